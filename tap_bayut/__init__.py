@@ -1,0 +1,1 @@
+"""Singer tap for the Bayut Pull API lead data."""

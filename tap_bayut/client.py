@@ -1,0 +1,353 @@
+"""The one base stream: URL, auth, request parameters, time window, errors and retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import random
+import re
+import typing as t
+from functools import cached_property
+from http import HTTPStatus
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.schema.source import SchemaDirectory, StreamSchema
+from singer_sdk.streams.rest import HTTPRequest
+
+from tap_bayut import schemas
+from tap_bayut.records import RowShapeError, dig, event_key, gather_extras, normalise
+from tap_bayut.times import (
+    FLOOR_MARGIN,
+    UTC,
+    WIRE_FORMAT,
+    from_iso,
+    parse_instant,
+    six_month_floor,
+    start_of_day,
+    to_wire,
+    utc_now,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator, Iterable
+
+    from backoff.types import Details
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.streams.rest import PageContext
+
+    from tap_bayut.tap import TapBayut
+
+#: Longest wait a server's Retry-After is honoured for.
+MAX_RETRY_AFTER = 600.0
+#: Exponential waits stop growing here.
+MAX_BACKOFF = 60.0
+#: How much of an error body an error message quotes.
+BODY_EXCERPT = 300
+
+_FLOOR_RE = re.compile(r"after or equal to (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})")
+_TYPE_RE = re.compile(r"\btype\b", re.IGNORECASE)
+
+
+class BayutError(FatalAPIError):
+    """A failure the user can act on, reported as one line without a traceback."""
+
+
+class FloorMovedError(Exception):
+    """The server refused the request's timestamp as older than its six-month floor."""
+
+    def __init__(self, floor: str) -> None:
+        """Keep the floor the server named, as it wrote it."""
+        super().__init__(floor)
+        self.floor = floor
+
+
+class TypeNotServedError(Exception):
+    """The server does not serve this stream's type for this account."""
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Add the bearer header and leave the URL alone (SDK authenticators re-encode it)."""
+
+    def __init__(self, api_key: str) -> None:
+        """Keep the header value only."""
+        self._header = f"Bearer {api_key}"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+
+class _PercentEncodedRequest(HTTPRequest):
+    """Encode a space as %20: the API does not read ``+`` back as a space."""
+
+    def encode_params(self) -> str:
+        return urlencode(self.params, quote_via=quote)
+
+
+class BayutStream(RESTStream):
+    """One lead type of the Pull API, replicated incrementally on ``date_time``."""
+
+    schema = StreamSchema(SchemaDirectory(schemas))
+    path = ""
+    replication_key = "date_time"
+    is_sorted = False  # newest first, and a lookback re-reads older rows anyway
+
+    #: Daily counters: one row per listing per day, ``date_time`` is a date.
+    daily: t.ClassVar[bool] = False
+    #: Fields that identify an event, hashed into ``lead_key`` (empty: the API has an id).
+    key_fields: t.ClassVar[tuple[str, ...]] = ()
+    #: The document marks this type "not live yet": a refusal skips it with a warning.
+    may_be_unserved: t.ClassVar[bool] = False
+
+    _tap: TapBayut
+
+    @property
+    def url_base(self) -> str:
+        """Return the Pull API endpoint from the settings."""
+        return str(self.config["api_url"])
+
+    @property
+    def timeout(self) -> int:
+        """Return the per-request timeout in seconds from the settings."""
+        return int(self.config["request_timeout"])
+
+    @cached_property
+    def authenticator(self) -> _BearerAuth:
+        """Return the bearer-header auth."""
+        return _BearerAuth(str(self.config["api_key"]))
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """Ask for JSON explicitly."""
+        return {**super().http_headers, "Accept": "application/json"}
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """Return the zone the API's bare date-times are written in."""
+        return ZoneInfo(self.config["timezone"])
+
+    # Request window
+
+    def _bookmark(self, context: Context | None) -> str | None:
+        state = self.get_context_state(context)
+        if state.get("replication_key") != self.replication_key:
+            return None
+        value = state.get("replication_key_value")
+        return str(value) if value else None
+
+    def request_start(self, context: Context | None, now: dt.datetime) -> dt.datetime:
+        """Return the instant to ask from: bookmark minus lookback, or start_date, never before the floor."""
+        floor = six_month_floor(now, self.zone)
+        bookmark = self._bookmark(context)
+        if bookmark is None:
+            start = self._tap.start_date(floor)
+        elif self.daily:
+            start = from_iso(bookmark[:10]).replace(tzinfo=self.zone)
+        else:
+            start = parse_instant(bookmark, UTC) - dt.timedelta(hours=self.config["lookback_hours"])
+        if self.daily:
+            # Ask from 00:00 of the day, so the day's growing counts come again.
+            start = start_of_day(start, self.zone)
+        if bookmark is not None and parse_instant(bookmark, self.zone) < floor - FLOOR_MARGIN:
+            self.logger.warning(
+                "Stream %s: bookmark %s is older than the API's six-month floor (%s %s); "
+                "rows between them can no longer be fetched.",
+                self.name,
+                bookmark,
+                to_wire(floor - FLOOR_MARGIN, self.zone),
+                self.zone.key,
+            )
+        return max(start, floor)
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, str]:  # noqa: ANN401, ARG002
+        """Return the query: the type and the window's start as local wall-clock time."""
+        return {"type": self.name, "timestamp": to_wire(self._start, self.zone)}
+
+    def get_http_request(self, *, page: PageContext) -> HTTPRequest:
+        """Build the request with the query percent-encoded."""
+        request = super().get_http_request(page=page)
+        return _PercentEncodedRequest(url=request.url, headers=request.headers, params=request.params)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Fetch the window; if the server's floor has moved past its start, ask once more from there."""
+        self._start = self.request_start(context, utc_now())
+        for attempt in (1, 2):
+            try:
+                yield from super().get_records(context)
+            except FloorMovedError as exc:
+                sent = to_wire(self._start, self.zone)
+                retry_from = (
+                    dt.datetime.strptime(exc.floor, WIRE_FORMAT).replace(tzinfo=self.zone) + FLOOR_MARGIN
+                )
+                if attempt == 2 or retry_from <= self._start:  # noqa: PLR2004
+                    msg = f"Stream {self.name}: the API refused timestamp {sent} (floor {exc.floor}) twice."
+                    raise BayutError(msg) from exc
+                self.logger.warning(
+                    "Stream %s: the API's six-month floor is %s; asking again from %s.",
+                    self.name,
+                    exc.floor,
+                    to_wire(retry_from, self.zone),
+                )
+                self._start = retry_from
+            except TypeNotServedError as exc:
+                self.logger.warning(
+                    "Stream %s skipped: the API does not serve type=%s (%s).", self.name, self.name, exc
+                )
+                return
+            else:
+                return
+
+    # Responses
+
+    def _excerpt(self, response: requests.Response) -> str:
+        text = " ".join(response.text.split())[:BODY_EXCERPT]
+        return text.replace(str(self.config["api_key"]), "[api_key]")
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Sort a response into success, retriable, skippable and fatal."""
+        status = response.status_code
+        where = f"type={self.name}"
+        if status < HTTPStatus.BAD_REQUEST:
+            return
+        if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
+            msg = f"Bayut rejected the API key (HTTP {status} for {where}): check the api_key setting."
+            raise BayutError(msg)
+        if (
+            status in {HTTPStatus.REQUEST_TIMEOUT, HTTPStatus.TOO_MANY_REQUESTS}
+            or status >= HTTPStatus.INTERNAL_SERVER_ERROR
+        ):
+            msg = f"HTTP {status} for {where}"
+            raise RetriableAPIError(msg, response)
+        body = self._excerpt(response)
+        if status == HTTPStatus.UNPROCESSABLE_ENTITY and (floor := _FLOOR_RE.search(response.text)):
+            raise FloorMovedError(floor.group(1))
+        if self.may_be_unserved and (status == HTTPStatus.NOT_FOUND or _TYPE_RE.search(response.text)):
+            msg = f"HTTP {status}: {body}"
+            raise TypeNotServedError(msg)
+        msg = f"Bayut answered HTTP {status} for {where}: {body}"
+        raise BayutError(msg)
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        """Read the body as one JSON array; an empty body is no rows, anything else fails."""
+        if not response.content.strip():
+            return []
+        try:
+            rows = json.loads(response.content)
+        except ValueError:
+            kind = response.headers.get("Content-Type", "no content type")
+            msg = (
+                f"Bayut answered type={self.name} with HTTP {response.status_code} and a body "
+                f"that is not JSON ({kind}: {self._excerpt(response)[:80]!r}); an expired key "
+                "or a proxy's error page looks like this."
+            )
+            raise BayutError(msg) from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            msg = (
+                f"Bayut answered type={self.name} with JSON that is not an array of objects: "
+                f"{self._excerpt(response)}"
+            )
+            raise BayutError(msg)
+        return rows
+
+    # Records
+
+    def derive(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Add fields computed from the raw row; streams override what they need."""
+        return row
+
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:  # noqa: ARG002
+        """Keep unknown fields, normalise types and times, and add the derived key."""
+        schema = self.schema
+        extras = gather_extras(self.derive(row), schema)
+        if extras:
+            self._tap.warn_once(
+                f"{self.name}.extra_fields",
+                f"Stream {self.name}: fields not in the schema kept in extra_fields: "
+                f"{', '.join(sorted(extras))}",
+            )
+        try:
+            record: dict[str, t.Any] = normalise(row, schema, self.zone, self.name)
+        except RowShapeError as exc:
+            raise BayutError(str(exc)) from exc
+        if not record.get(self.replication_key):
+            self._tap.warn_once(
+                f"{self.name}.no_replication_key",
+                f"Stream {self.name}: rows without {self.replication_key} are emitted "
+                "but do not move the bookmark.",
+            )
+        if self.key_fields:
+            parts = [self.name, *(self._key_part(record, field) for field in self.key_fields)]
+            record["lead_key"] = event_key(parts)
+        return record
+
+    def _key_part(self, record: dict[str, t.Any], field: str) -> t.Any:  # noqa: ANN401
+        value = dig(record, field)
+        if field == self.replication_key and value:
+            # Hash the API's own wall-clock time, so a corrected timezone setting keeps keys.
+            return to_wire(from_iso(value), self.zone)
+        return value
+
+    # Retries
+
+    def backoff_max_tries(self) -> int:
+        """Return the number of attempts: the first one plus the configured retries."""
+        return int(self.config["max_retries"]) + 1
+
+    def backoff_wait_generator(self) -> Generator[float, t.Any, None]:
+        """Wait what Retry-After says, or exponentially with jitter when it says nothing."""
+        base = float(self.config["backoff_seconds"])
+        attempt = 0
+        exception = yield  # type: ignore[misc]
+        while True:
+            retry_after = _retry_after(exception)
+            if retry_after is None:
+                wait = min(base * 2**attempt, MAX_BACKOFF) * random.uniform(0.8, 1.0)  # noqa: S311
+            else:
+                wait = min(retry_after, MAX_RETRY_AFTER)
+            attempt += 1
+            exception = yield wait
+
+    def backoff_jitter(self, value: float) -> float:
+        """Leave the wait as computed: jitter must not shorten a server's Retry-After."""
+        return value
+
+    def backoff_handler(self, details: Details) -> None:
+        """Log each retry in one line."""
+        self.logger.warning(
+            "Stream %s: %s; retry %d of %d in %.1f s.",
+            self.name,
+            _describe(details.get("exception")),
+            details["tries"],
+            self.backoff_max_tries() - 1,
+            details.get("wait", 0.0),
+        )
+
+
+def _retry_after(exception: BaseException | None) -> float | None:
+    response = getattr(exception, "response", None)
+    if response is None:
+        return None
+    header = response.headers.get("Retry-After")
+    if header is None:
+        try:
+            header = response.json().get("retry_after")
+        except (ValueError, AttributeError):
+            return None
+    if header is None:
+        return None
+    try:
+        return max(float(header), 0.0)
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(str(header))
+        return max((when - utc_now()).total_seconds(), 0.0)
+
+
+def _describe(exception: BaseException | None) -> str:
+    if isinstance(exception, RetriableAPIError):
+        return str(exception)
+    return type(exception).__name__

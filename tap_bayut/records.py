@@ -1,0 +1,78 @@
+"""Bring the API's drifting row shapes to the one shape each stream's schema declares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import typing as t
+
+from tap_bayut.times import is_empty, parse_instant, to_utc_string
+
+if t.TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+#: Top-level fields the schema does not know yet are kept here, not dropped.
+EXTRA_FIELDS = "extra_fields"
+
+
+class RowShapeError(ValueError):
+    """A value cannot be read as the type its schema declares."""
+
+
+def _types(schema: dict[str, t.Any]) -> set[str]:
+    declared = schema.get("type", [])
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def normalise(value: t.Any, schema: dict[str, t.Any], zone: ZoneInfo, path: str) -> t.Any:  # noqa: ANN401, PLR0911
+    """Coerce one value to its schema: UTC instants, integer counters, string ids."""
+    types = _types(schema)
+    if "object" in types and isinstance(value, dict):
+        properties = schema.get("properties", {})
+        return {
+            key: normalise(item, properties.get(key, {}), zone, f"{path}.{key}")
+            for key, item in value.items()
+        }
+    if "array" in types and isinstance(value, list):
+        items = schema.get("items", {})
+        return [normalise(item, items, zone, f"{path}[]") for item in value]
+    if is_empty(value):
+        # "" is a real (empty) text, so only typed fields read it as "no value".
+        return value if value == "" and schema.get("format") is None and "string" in types else None
+    fmt = schema.get("format")
+    try:
+        if fmt == "date-time":
+            return to_utc_string(parse_instant(str(value), zone))
+        if fmt == "date":
+            return str(value).strip()[:10]
+        if "integer" in types and not isinstance(value, bool):
+            return int(float(value)) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError) as exc:
+        expected = fmt or "integer"
+        msg = f"{path}: cannot read {value!r} as {expected}"
+        raise RowShapeError(msg) from exc
+    if "string" in types and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def gather_extras(row: dict[str, t.Any], schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Move top-level fields the schema does not declare into ``extra_fields`` (null if none)."""
+    known = schema["properties"]
+    extras = {key: row.pop(key) for key in list(row) if key not in known}
+    row[EXTRA_FIELDS] = {**(row.get(EXTRA_FIELDS) or {}), **extras} or None
+    return extras
+
+
+def dig(row: dict[str, t.Any], dotted: str) -> t.Any:  # noqa: ANN401
+    """Read a nested field by its dotted path; a missing part reads as None."""
+    value: t.Any = row
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def event_key(parts: t.Sequence[t.Any]) -> str:
+    """Hash the values that identify an event and never change into a stable key."""
+    canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]

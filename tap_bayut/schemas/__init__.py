@@ -1,0 +1,1 @@
+"""One JSON schema file per stream, named after it."""

@@ -1,0 +1,80 @@
+"""The Pull API's documented lead types, one stream each, named exactly as the type."""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_bayut.client import BayutStream
+
+
+class CallLogsStream(BayutStream):
+    """Calls to the agency's tracked numbers, answered or missed."""
+
+    name = "call_logs"
+    primary_keys = ("call_log_id",)
+
+    def derive(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Stamp the call with the API's ``date`` + ``time``, present even on missed calls."""
+        if not row.get("date_time") and row.get("date") and row.get("time"):
+            row["date_time"] = f"{row['date']} {row['time']}"
+        return row
+
+
+class LeadsStream(BayutStream):
+    """E-mail leads sent from a listing's contact form."""
+
+    name = "leads"
+    primary_keys = ("lead_key",)
+    key_fields = ("date_time", "property_id", "client_email", "client_phone")
+
+
+class PhoneViewsStream(BayutStream):
+    """Daily count of phone-number reveals per listing."""
+
+    name = "phone_views"
+    primary_keys = ("date_time", "listing_id")
+    daily = True
+
+
+class SmsClicksStream(BayutStream):
+    """Daily count of SMS button clicks per listing."""
+
+    name = "sms_clicks"
+    primary_keys = ("date_time", "listing_id")
+    daily = True
+
+
+class WhatsappViewsStream(BayutStream):
+    """Daily count of WhatsApp button views per listing."""
+
+    name = "whatsapp_views"
+    primary_keys = ("date_time", "listing_id")
+    daily = True
+
+
+class WhatsappLeadsStream(BayutStream):
+    """WhatsApp messages sent to a listing, with their delivery status."""
+
+    name = "whatsapp_leads"
+    primary_keys = ("lead_key",)
+    key_fields = ("date_time", "listing_id", "detail.cell")
+
+
+class AgentWhatsappLeadsStream(BayutStream):
+    """WhatsApp messages sent to an agent's profile ("not live yet" in the document)."""
+
+    name = "agent_whatsapp_leads"
+    primary_keys = ("lead_key",)
+    key_fields = ("date_time", "agent_details.email", "agent_details.url", "actor_details.cell")
+    may_be_unserved = True
+
+
+STREAM_TYPES: tuple[type[BayutStream], ...] = (
+    CallLogsStream,
+    LeadsStream,
+    PhoneViewsStream,
+    SmsClicksStream,
+    WhatsappViewsStream,
+    WhatsappLeadsStream,
+    AgentWhatsappLeadsStream,
+)

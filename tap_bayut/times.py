@@ -1,0 +1,72 @@
+"""Time handling: the API's bare wall-clock times, UTC instants and the six-month floor."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+
+UTC = dt.timezone.utc
+
+#: The wire format of the request's ``timestamp`` and of the API's bare date-times.
+WIRE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+#: Requests start this much after the computed floor, so that a few seconds of clock
+#: skew or latency do not push them behind the server's own, moving floor.
+FLOOR_MARGIN = dt.timedelta(minutes=1)
+
+_EMPTY = ("", "None", "null")
+
+
+def utc_now() -> dt.datetime:
+    """Return the current instant (one place, so tests can pin the clock)."""
+    return dt.datetime.now(UTC)
+
+
+def from_iso(value: str) -> dt.datetime:
+    """Parse ISO 8601, a trailing Z included (Python 3.10's parser refuses it)."""
+    text = value.strip()
+    if text[-1:] in {"Z", "z"}:
+        text = text[:-1] + "+00:00"
+    return dt.datetime.fromisoformat(text)
+
+
+def parse_instant(value: str, zone: dt.tzinfo) -> dt.datetime:
+    """Parse an API date-time; a bare one is wall-clock time in ``zone``."""
+    parsed = from_iso(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+def to_utc_string(value: dt.datetime) -> str:
+    """Format an instant in the one canonical form bookmarks are compared in."""
+    return value.astimezone(UTC).isoformat()
+
+
+def to_wire(value: dt.datetime, zone: dt.tzinfo) -> str:
+    """Format an instant as the API's bare wall-clock ``timestamp`` in ``zone``."""
+    return value.astimezone(zone).strftime(WIRE_FORMAT)
+
+
+def is_empty(value: object) -> bool:
+    """Tell whether the API meant "no value" (it says so as null, ``""`` or ``"None"``)."""
+    return value is None or (isinstance(value, str) and value.strip() in _EMPTY)
+
+
+def minus_months(moment: dt.datetime, months: int) -> dt.datetime:
+    """Go back calendar months, clamping the day to the target month's last day."""
+    index = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def six_month_floor(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """Return the oldest instant the API still serves, plus a safety margin."""
+    return minus_months(now.astimezone(zone), 6) + FLOOR_MARGIN
+
+
+def start_of_day(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    """Return 00:00:00 of the day ``moment`` falls on in ``zone``."""
+    local = moment.astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)

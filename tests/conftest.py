@@ -1,0 +1,189 @@
+"""Shared fixtures: a pinned clock, the document's sample rows and an in-process tap runner."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import typing as t
+from collections import defaultdict
+from contextlib import redirect_stdout
+from dataclasses import dataclass, field
+
+import pytest
+
+from tap_bayut.tap import TapBayut
+
+API_URL = "https://api.test/api-v7/stats/website-client-leads"
+API_KEY = "sk-test-7f5b7b15737b5ff3"
+#: The pinned "now" of these tests: 2026-12-04 12:00:00 UTC = 16:00:00 in Dubai.
+NOW = dt.datetime(2026, 12, 4, 12, 0, 0, tzinfo=dt.timezone.utc)
+#: Six calendar months before NOW in Dubai wall-clock, plus the tap's one-minute margin.
+FLOOR_WIRE = "2026-06-04 16:01:00"
+
+CONFIG: dict[str, t.Any] = {
+    "api_key": API_KEY,
+    "api_url": API_URL,
+    "start_date": "2026-11-01T00:00:00Z",
+    "backoff_seconds": 0,
+    "max_retries": 2,
+}
+
+# Rows as the document shows them (its JSON repaired), dated near NOW.
+CALL_LOG = {
+    "call_log_id": 1234567,
+    "listing_reference": "",
+    "lead_id": "",
+    "object_type_id": 1,
+    "object_id": 1234567,
+    "stats_ip_id": 1234567,
+    "date": "2026-12-03",
+    "time": "15:26:23",
+    "role_id": 11,
+    "caller_number": "+97112345678",
+    "proxy_number": "+97112345678",
+    "receiver_numbers_list": "+971123456789#35,+971123456789#35",
+    "receiver_number": "+971123456789",
+    "call_status": "connected",
+    "call_total_duration": "0:03:23",
+    "call_connected_duration": "00:02:54",
+    "call_time": "2026-12-03 15:26:17",
+    "call_pickup_time": "2026-12-03 15:26:23",
+    "call_recordingurl": "https://sr.knowlarity.com/vr/fetchsound/?callid=abc",
+    "caller_location": "United Arab Emirates",
+    "source": "knowlarity",
+    "is_object_fetched": 0,
+    "reference_log_id": 123456789,
+    "call_type": "in",
+}
+# The live API's drift: string id, a missed call with null times, "None" recording.
+MISSED_CALL = {
+    **CALL_LOG,
+    "call_log_id": "phone|06af3568",
+    "lead_id": "phone|06af3568",
+    "date": "2026-12-02",
+    "time": "09:00:05",
+    "call_status": "missed",
+    "call_time": None,
+    "call_pickup_time": None,
+    "caller_location": None,
+    "call_type": None,
+    "call_recordingurl": "None",
+}
+EMAIL_LEAD = {
+    "property_id": 1234567,
+    "lead_id": "",
+    "property_reference": "",
+    "current_type": "",
+    "date_time": "2026-12-03 22:10:00",
+    "message": "I would like to inquire about your property Bayut - ABC-2-123.",
+    "client_name": "Mona Douma",
+    "client_email": "mona@example.com",
+    "client_phone": "971585849046",
+}
+WHATSAPP_LEAD = {
+    "date_time": "2026-12-03 15:05:57",
+    "source": "bayut",
+    "listing_id": 7446192,
+    "listing_reference": "291-Ap-R-23906",
+    "detail": {"actor_name": "Eslam Aziz", "cell": "971581260543", "message": "Hi, I am interested."},
+    "delivery_notifications": [
+        {"status": "Read", "created_at": "2026-12-03T11:06:15.000000Z"},
+        {"status": "Delivered", "created_at": "2026-12-03T11:06:00.000000Z"},
+        {"status": "Sent", "created_at": "2026-12-03T11:05:59.000000Z"},
+    ],
+}
+AGENT_WHATSAPP_LEAD = {
+    "date_time": "2026-12-03 15:05:57",
+    "source": "bayut",
+    "agent_details": {
+        "url": "https://www.bayut.com/brokers/john-doe-575554.html",
+        "name": "John Doe",
+        "email": "john.doe@agent.com",
+    },
+    "actor_details": {"name": "Jane Doe", "cell": "971581231111", "message": "message from lead actor user"},
+    "delivery_notifications": [{"status": "Sent", "created_at": "2026-12-03T11:05:59.000000Z"}],
+}
+
+
+def counters(kind: str) -> list[dict]:
+    """Return two days of a daily counter, newest first, the second with a string count."""
+    rows = [
+        {"date_time": "2026-12-04", "listing_id": 1234567, "listing_reference": "ABC-D-1234", kind: 1},
+        {"date_time": "2026-12-03", "listing_id": "1234568", "listing_reference": "ABC-D-1235", kind: "2"},
+    ]
+    # Only the document's phone_views rows carry an (empty) lead_id.
+    return [{**row, "lead_id": ""} for row in rows] if kind == "phone_views" else rows
+
+
+SAMPLES: dict[str, list[dict]] = {
+    "call_logs": [CALL_LOG, MISSED_CALL],
+    "leads": [EMAIL_LEAD],
+    "phone_views": counters("phone_views"),
+    "sms_clicks": counters("sms_clicks"),
+    "whatsapp_views": counters("whatsapp_views"),
+    "whatsapp_leads": [WHATSAPP_LEAD],
+    "agent_whatsapp_leads": [AGENT_WHATSAPP_LEAD],
+}
+
+
+@dataclass
+class Output:
+    """What one tap run wrote to stdout, sorted by message type."""
+
+    messages: list[dict] = field(default_factory=list)
+    records: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
+    error: Exception | None = None
+
+    @property
+    def states(self) -> list[dict]:
+        """Return the STATE values in the order written."""
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    def bookmark(self, stream: str) -> t.Any:
+        """Return the stream's bookmark in the final state."""
+        return self.states[-1]["bookmarks"].get(stream, {}).get("replication_key_value")
+
+
+def run_tap(
+    config: dict | None = None,
+    state: dict | None = None,
+    streams: t.Iterable[str] | None = None,
+    *,
+    allow_error: bool = False,
+) -> Output:
+    """Run a full sync in-process and return its Singer messages, those of a failed run too."""
+    tap = TapBayut(config={**CONFIG, **(config or {})}, state=state, parse_env_config=False)
+    if streams is not None:
+        for name, stream in tap.streams.items():
+            stream.selected = name in set(streams)
+    buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    out = Output()
+    try:
+        with redirect_stdout(buffer):
+            tap.sync_all()
+    except Exception as exc:
+        if not allow_error:
+            raise
+        out.error = exc
+    buffer.seek(0)
+    for line in buffer.read().splitlines():
+        message = json.loads(line)
+        out.messages.append(message)
+        if message["type"] == "RECORD":
+            out.records[message["stream"]].append(message["record"])
+    return out
+
+
+@pytest.fixture(autouse=True)
+def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin the tap's clock, so floors and request windows are exact."""
+    monkeypatch.setattr("tap_bayut.client.utc_now", lambda: NOW)
+
+
+@pytest.fixture
+def api(requests_mock: t.Any) -> t.Any:
+    """Serve every documented type with the document's sample rows."""
+    for name, rows in SAMPLES.items():
+        requests_mock.get(f"{API_URL}?type={name}", json=rows)
+    return requests_mock
