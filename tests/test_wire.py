@@ -37,7 +37,7 @@ class RawServer:
                 # The live API does not read "+" as a space: such a timestamp fails to parse.
                 conn.sendall(unprocessable() if "+" in line else response)
 
-    def __enter__(self) -> t.Self:
+    def __enter__(self) -> RawServer:  # noqa: PYI034
         """Start serving."""
         self.thread.start()
         return self
