@@ -206,7 +206,8 @@ class BayutStream(RESTStream):
 
     def _excerpt(self, response: requests.Response) -> str:
         text = " ".join(response.text.split())[:BODY_EXCERPT]
-        return text.replace(str(self.config["api_key"]), "[api_key]")
+        key = str(self.config["api_key"])
+        return text.replace(key, "[api_key]") if key else text
 
     def validate_response(self, response: requests.Response) -> None:
         """Sort a response into success, retriable, skippable and fatal."""

@@ -28,28 +28,29 @@ class LeadsStream(BayutStream):
     key_fields = ("date_time", "property_id", "client_email", "client_phone")
 
 
-class PhoneViewsStream(BayutStream):
+class DailyCounterStream(BayutStream):
+    """One listing's count on one day; today's row grows until the day ends."""
+
+    primary_keys = ("date_time", "listing_id")
+    daily = True
+
+
+class PhoneViewsStream(DailyCounterStream):
     """Daily count of phone-number reveals per listing."""
 
     name = "phone_views"
-    primary_keys = ("date_time", "listing_id")
-    daily = True
 
 
-class SmsClicksStream(BayutStream):
+class SmsClicksStream(DailyCounterStream):
     """Daily count of SMS button clicks per listing."""
 
     name = "sms_clicks"
-    primary_keys = ("date_time", "listing_id")
-    daily = True
 
 
-class WhatsappViewsStream(BayutStream):
+class WhatsappViewsStream(DailyCounterStream):
     """Daily count of WhatsApp button views per listing."""
 
     name = "whatsapp_views"
-    primary_keys = ("date_time", "listing_id")
-    daily = True
 
 
 class WhatsappLeadsStream(BayutStream):
