@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import subprocess
+import sys
+import threading
 import typing as t
 from collections import defaultdict
 from contextlib import redirect_stdout
@@ -12,10 +15,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tap_bayut.sandbox.server import Server, State
 from tap_bayut.tap import TapBayut
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
 
 API_URL = "https://api.test/api-v7/stats/website-client-leads"
 API_KEY = "sk-test-7f5b7b15737b5ff3"
+SANDBOX_KEY = "sandbox-key-4b1d"
 #: The pinned "now" of these tests: 2026-12-04 12:00:00 UTC = 16:00:00 in Dubai.
 NOW = dt.datetime(2026, 12, 4, 12, 0, 0, tzinfo=dt.timezone.utc)
 #: Six calendar months before NOW in Dubai wall-clock, plus the tap's one-minute margin.
@@ -158,20 +166,17 @@ def run_tap(
         for name, stream in tap.streams.items():
             stream.selected = name in set(streams)
     buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
-    out = Output()
+    error: Exception | None = None
     try:
         with redirect_stdout(buffer):
             tap.sync_all()
     except Exception as exc:
         if not allow_error:
             raise
-        out.error = exc
+        error = exc
     buffer.seek(0)
-    for line in buffer.read().splitlines():
-        message = json.loads(line)
-        out.messages.append(message)
-        if message["type"] == "RECORD":
-            out.records[message["stream"]].append(message["record"])
+    out = parse_messages(buffer.read())
+    out.error = error
     return out
 
 
@@ -187,3 +192,46 @@ def api(requests_mock: t.Any) -> t.Any:
     for name, rows in SAMPLES.items():
         requests_mock.get(f"{API_URL}?type={name}", json=rows)
     return requests_mock
+
+
+@pytest.fixture
+def sandbox() -> t.Iterator[Server]:
+    """Run a fresh sandbox on a free loopback port for one test, and stop it after."""
+    server = Server(State(api_key=SANDBOX_KEY), quiet=True)
+    # A short poll interval keeps shutdown() quick between tests.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def run_cli(
+    config: dict[str, t.Any],
+    state: dict | None = None,
+    *args: str,
+    tmp_path: Path,
+    timeout: float = 120,
+) -> tuple[int, Output, str]:
+    """Run the tap as its own process; return its exit code, messages and stderr."""
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_bayut.tap", "--config", str(config_file), *args]
+    if state is not None:
+        state_file = tmp_path / "state.json"
+        state_file.write_text(json.dumps(state))
+        command += ["--state", str(state_file)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
+    return done.returncode, parse_messages(done.stdout), done.stderr
+
+
+def parse_messages(stdout: str) -> Output:
+    """Sort Singer messages, one JSON object a line, by type."""
+    out = Output()
+    for line in stdout.splitlines():
+        message = json.loads(line)
+        out.messages.append(message)
+        if message["type"] == "RECORD":
+            out.records[message["stream"]].append(message["record"])
+    return out

@@ -1,0 +1,227 @@
+"""The tap as its own process against the sandbox over real HTTP: syncs, faults, a kill."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import typing as t
+
+import pytest
+import requests
+
+from tap_bayut.sandbox import data
+from tests.conftest import SANDBOX_KEY, Output, parse_messages, run_cli
+
+WALL = "%Y-%m-%d %H:%M:%S"
+
+
+def utc(wall: str) -> str:
+    """Dubai wall-clock text to the UTC instant the tap must emit (Dubai is UTC+4, no DST)."""
+    return (dt.datetime.strptime(wall, WALL) - dt.timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def counter(kind: str) -> tuple[t.Callable[[dict], tuple], t.Callable[[dict], tuple]]:
+    """Identify a daily counter row: day, listing, count."""
+    return (
+        lambda raw: (raw["date_time"], str(raw["listing_id"]), int(raw[kind])),
+        lambda rec: (rec["date_time"], rec["listing_id"], rec[kind]),
+    )
+
+
+#: For each stream: how to identify a sandbox row, and the tap's record of it, independently.
+IDENTITY: dict[str, tuple[t.Callable[[dict], tuple], t.Callable[[dict], tuple]]] = {
+    "call_logs": (
+        lambda raw: (str(raw["call_log_id"]), utc(f"{raw['date']} {raw['time']}")),
+        lambda rec: (rec["call_log_id"], rec["date_time"]),
+    ),
+    "leads": (
+        lambda raw: (str(raw["property_id"]), raw["client_email"], utc(raw["date_time"])),
+        lambda rec: (rec["property_id"], rec["client_email"], rec["date_time"]),
+    ),
+    "whatsapp_leads": (
+        lambda raw: (str(raw["listing_id"]), raw["detail"]["cell"], utc(raw["date_time"])),
+        lambda rec: (rec["listing_id"], rec["detail"]["cell"], rec["date_time"]),
+    ),
+    "agent_whatsapp_leads": (
+        lambda raw: (raw["agent_details"]["email"], raw["actor_details"]["cell"], utc(raw["date_time"])),
+        lambda rec: (rec["agent_details"]["email"], rec["actor_details"]["cell"], rec["date_time"]),
+    ),
+    **{kind: counter(kind) for kind in data.DAILY_TYPES},
+}
+
+
+def sandbox_rows(server, kind: str) -> list[dict]:
+    """Every row the sandbox serves now for a type."""
+    base = server.url.split("/api-v7")[0]
+    return requests.get(f"{base}/_sandbox/rows?type={kind}", timeout=10).json()
+
+
+def control(server, action: str, body=None) -> None:
+    """Change the sandbox."""
+    base = server.url.split("/api-v7")[0]
+    requests.post(f"{base}/_sandbox/{action}", json=body, timeout=10).raise_for_status()
+
+
+def expected(server, kind: str) -> list[tuple]:
+    """The sandbox's rows of a type, as identities."""
+    return sorted(map(IDENTITY[kind][0], sandbox_rows(server, kind)))
+
+
+def got(records: list[dict], kind: str) -> list[tuple]:
+    """The tap's records of a type, as identities."""
+    return sorted(map(IDENTITY[kind][1], records))
+
+
+def upsert(*runs: Output) -> dict[str, dict[tuple, dict]]:
+    """Load runs into a keyed store the way a target's upsert does: the last write wins."""
+    store: dict[str, dict[tuple, dict]] = {}
+    for run in runs:
+        keys = {m["stream"]: m["key_properties"] for m in run.messages if m["type"] == "SCHEMA"}
+        for kind, records in run.records.items():
+            for record in records:
+                store.setdefault(kind, {})[tuple(record[k] for k in keys[kind])] = record
+    return store
+
+
+@pytest.fixture
+def config(sandbox) -> dict[str, t.Any]:
+    """Point the tap at the sandbox, with short waits."""
+    return {
+        "api_key": SANDBOX_KEY,
+        "api_url": sandbox.url,
+        "backoff_seconds": 0.05,
+        "max_retries": 3,
+        "request_timeout": 2,
+    }
+
+
+def test_full_sync_equals_the_sandboxs_rows(sandbox, config, tmp_path):
+    """A first run emits every row of every type, once, in the tap's shape."""
+    code, out, err = run_cli(config, tmp_path=tmp_path)
+    assert code == 0, err
+    for kind in data.TYPES:
+        assert got(out.records[kind], kind) == expected(sandbox, kind), kind
+    assert SANDBOX_KEY not in err
+
+
+def test_incremental_run_picks_up_late_rows_and_grown_counters_only(sandbox, config, tmp_path):
+    """Run two asks from the bookmarks less the lookback, and after upsert equals the sandbox."""
+    code, first, err = run_cli(config, tmp_path=tmp_path)
+    assert code == 0, err
+    control(sandbox, "publish-late")
+    control(sandbox, "grow-counters")
+    log_before = len(requests.get(sandbox.url.split("/api-v7")[0] + "/_sandbox/requests", timeout=10).json())
+
+    code, second, err = run_cli(config, first.states[-1], tmp_path=tmp_path)
+    assert code == 0, err
+    bookmarks = first.states[-1]["bookmarks"]
+    requested = requests.get(sandbox.url.split("/api-v7")[0] + "/_sandbox/requests", timeout=10).json()[
+        log_before:
+    ]
+    for kind in data.TYPES:
+        bookmark = bookmarks[kind]["replication_key_value"]
+        if kind in data.DAILY_TYPES:
+            window = f"{bookmark}%2000%3A00%3A00"
+        else:
+            start = dt.datetime.fromisoformat(bookmark) + dt.timedelta(hours=4) - dt.timedelta(hours=24)
+            window = start.strftime("%Y-%m-%d%%20%H%%3A%M%%3A%S")
+        assert f"/api-v7/stats/website-client-leads?type={kind}&timestamp={window}" in requested
+        # Only the overlap is read again, not everything.
+        assert len(second.records[kind]) < len(first.records[kind]), kind
+    store = upsert(first, second)
+    for kind in data.TYPES:
+        assert got(list(store[kind].values()), kind) == expected(sandbox, kind), kind
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"kind": "status", "status": 429, "retry_after": 0.2, "times": 2},
+        {"kind": "status", "status": 503, "times": 2},
+        {"kind": "status", "status": 408, "times": 1},
+        {"kind": "truncate", "times": 2},
+        {"kind": "slow", "delay": 3, "times": 1},
+    ],
+    ids=["429-retry-after", "503", "408", "body-cut-short", "slow-timeout"],
+)
+def test_transient_faults_are_retried_and_lose_nothing(sandbox, config, tmp_path, fault):
+    """Each transient fault on leads is retried; every row still arrives."""
+    control(sandbox, "faults", {**fault, "type": "leads"})
+    code, out, err = run_cli(config, tmp_path=tmp_path)
+    assert code == 0, err
+    assert got(out.records["leads"], "leads") == expected(sandbox, "leads")
+    assert "Stream leads:" in err
+    assert "retry 1 of 3" in err
+
+
+def test_html_page_fails_the_run_and_keeps_the_bookmark(sandbox, config, tmp_path):
+    """An HTML 200 fails in one line; the stream's bookmark does not move."""
+    control(sandbox, "faults", {"kind": "html", "type": "leads"})
+    old = {
+        "bookmarks": {
+            "leads": {"replication_key": "date_time", "replication_key_value": "2026-01-01T00:00:00+00:00"}
+        }
+    }
+    code, out, err = run_cli(config, old, tmp_path=tmp_path)
+    assert code == 1
+    assert "not JSON (text/html" in err.splitlines()[-1]
+    assert "Traceback" not in err
+    assert out.records["leads"] == []
+    assert all(s["bookmarks"]["leads"] == old["bookmarks"]["leads"] for s in out.states)
+
+
+def test_refused_agent_whatsapp_leads_is_skipped(sandbox, config, tmp_path):
+    """ "Not live yet": the refusal warns once and the other six streams sync."""
+    control(sandbox, "faults", {"kind": "refuse_type", "type": "agent_whatsapp_leads", "times": -1})
+    code, out, err = run_cli(config, tmp_path=tmp_path)
+    assert code == 0, err
+    assert err.count("Stream agent_whatsapp_leads skipped") == 1
+    assert out.records["agent_whatsapp_leads"] == []
+    for kind in set(data.TYPES) - {"agent_whatsapp_leads"}:
+        assert got(out.records[kind], kind) == expected(sandbox, kind)
+
+
+def test_wrong_key_stops_in_one_line_without_the_key(config, tmp_path):
+    """A wrong key is one line, exit 1, and the key is nowhere in the output."""
+    wrong = "not-the-sandbox-key-91c2"
+    code, out, err = run_cli({**config, "api_key": wrong}, tmp_path=tmp_path)
+    assert code == 1
+    assert "rejected the API key" in err.splitlines()[-1]
+    assert wrong not in err
+    assert not out.records
+
+
+def test_killed_mid_run_and_resumed_loses_nothing(sandbox, config, tmp_path):
+    """SIGKILL while a stream hangs; resuming from the last STATE still delivers every row."""
+    control(sandbox, "faults", {"kind": "slow", "delay": 20, "type": "phone_views"})
+    config_file = tmp_path / "killed.json"
+    config_file.write_text(json.dumps({**config, "request_timeout": 60}))
+    command = [sys.executable, "-m", "tap_bayut.tap", "--config", str(config_file)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
+    lines: list[str] = []
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            message = json.loads(line)
+            # Streams sync in name order: phone_views hangs after leads has finished.
+            if message["type"] == "STATE" and "replication_key_value" in message["value"]["bookmarks"].get(
+                "leads", {}
+            ):
+                break
+        process.kill()
+    finally:
+        process.wait(timeout=10)
+        process.stdout.close()
+    killed = parse_messages("".join(lines))
+    assert killed.records["leads"]
+    assert not killed.records["phone_views"]
+
+    # The slow fault was used up by the killed run, so the resumed run meets a healthy API.
+    code, resumed, err = run_cli(config, killed.states[-1], tmp_path=tmp_path)
+    assert code == 0, err
+    store = upsert(killed, resumed)
+    for kind in data.TYPES:
+        assert got(list(store[kind].values()), kind) == expected(sandbox, kind), kind
