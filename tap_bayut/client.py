@@ -10,7 +10,7 @@ import re
 import typing as t
 from functools import cached_property
 from http import HTTPStatus
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 from zoneinfo import ZoneInfo
 
 import requests
@@ -46,6 +46,8 @@ if t.TYPE_CHECKING:
 MAX_RETRY_AFTER = 600.0
 #: Exponential waits stop growing here.
 MAX_BACKOFF = 60.0
+#: Fields that change after a lead first appears: never part of its key.
+VOLATILE_FIELDS = frozenset({"delivery_notifications", "lead_key"})
 #: How much of an error body an error message quotes.
 BODY_EXCERPT = 300
 
@@ -99,7 +101,8 @@ class BayutStream(RESTStream):
 
     #: Daily counters: one row per listing per day, ``date_time`` is a date.
     daily: t.ClassVar[bool] = False
-    #: Fields that identify an event, hashed into ``lead_key`` (empty: the API has an id).
+    #: ``date_time``, then the fields that identify an event, hashed into ``lead_key``
+    #: (empty: the API has an id). ``a|b`` takes the first of a and b that has a value.
     key_fields: t.ClassVar[tuple[str, ...]] = ()
     #: The document marks this type "not live yet": a refusal skips it with a warning.
     may_be_unserved: t.ClassVar[bool] = False
@@ -205,9 +208,12 @@ class BayutStream(RESTStream):
     # Responses
 
     def _excerpt(self, response: requests.Response) -> str:
-        text = " ".join(response.text.split())[:BODY_EXCERPT]
+        """Quote the start of a body, the key blanked out first in every form a server echoes it."""
+        text = response.text
         key = str(self.config["api_key"])
-        return text.replace(key, "[api_key]") if key else text
+        for form in {key, json.dumps(key)[1:-1], quote(key, safe=""), quote(key), quote_plus(key)} - {""}:
+            text = text.replace(form, "[api_key]")
+        return " ".join(text.split())[:BODY_EXCERPT]
 
     def validate_response(self, response: requests.Response) -> None:
         """Sort a response into success, retriable, skippable and fatal."""
@@ -227,7 +233,7 @@ class BayutStream(RESTStream):
         body = self._excerpt(response)
         if status == HTTPStatus.UNPROCESSABLE_ENTITY and (floor := _FLOOR_RE.search(response.text)):
             raise FloorMovedError(floor.group(1))
-        if self.may_be_unserved and (status == HTTPStatus.NOT_FOUND or _TYPE_RE.search(response.text)):
+        if self.may_be_unserved and (status == HTTPStatus.NOT_FOUND or _names_type(response)):
             msg = f"HTTP {status}: {body}"
             raise TypeNotServedError(msg)
         msg = f"Bayut answered HTTP {status} for {where}: {body}"
@@ -262,36 +268,42 @@ class BayutStream(RESTStream):
         return row
 
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:  # noqa: ARG002
-        """Keep unknown fields, normalise types and times, and add the derived key."""
+        """Normalise types and times, add the derived key, and keep unknown fields."""
         schema = self.schema
-        extras = gather_extras(self.derive(row), schema)
-        if extras:
-            self._tap.warn_once(
-                f"{self.name}.extra_fields",
-                f"Stream {self.name}: fields not in the schema kept in extra_fields: "
-                f"{', '.join(sorted(extras))}",
-            )
         try:
-            record: dict[str, t.Any] = normalise(row, schema, self.zone, self.name)
+            record: dict[str, t.Any] = normalise(self.derive(row), schema, self.zone, self.name)
         except RowShapeError as exc:
             raise BayutError(str(exc)) from exc
-        if not record.get(self.replication_key):
+        if not record.setdefault(self.replication_key, None):
             self._tap.warn_once(
                 f"{self.name}.no_replication_key",
                 f"Stream {self.name}: rows without {self.replication_key} are emitted "
                 "but do not move the bookmark.",
             )
         if self.key_fields:
-            parts = [self.name, *(self._key_part(record, field) for field in self.key_fields)]
-            record["lead_key"] = event_key(parts)
+            record["lead_key"] = self._lead_key(record)
+        if extras := gather_extras(record, schema):
+            self._tap.warn_once(
+                f"{self.name}.extra_fields",
+                f"Stream {self.name}: fields not in the schema kept in extra_fields: "
+                f"{', '.join(sorted(extras))}",
+            )
         return record
 
-    def _key_part(self, record: dict[str, t.Any], field: str) -> t.Any:  # noqa: ANN401
-        value = dig(record, field)
-        if field == self.replication_key and value:
-            # Hash the API's own wall-clock time, so a corrected timezone setting keeps keys.
-            return to_wire(from_iso(value), self.zone)
-        return value
+    def _lead_key(self, record: dict[str, t.Any]) -> str:
+        """Hash the fields that identify the lead; each may name alternatives as ``a|b``."""
+        time_field, *identity_fields = self.key_fields
+        time_value = record.get(time_field)
+        # Hash the API's own wall-clock time, so a corrected timezone setting keeps keys.
+        parts: list[t.Any] = [self.name, to_wire(from_iso(time_value), self.zone) if time_value else None]
+        for field in identity_fields:
+            value = next((v for alt in field.split("|") if (v := dig(record, alt)) not in (None, "")), None)
+            parts.append(None if value is None else str(value))
+        if all(part is None for part in parts[2:]):
+            # None of the identifying fields came: hash the row's stable content instead,
+            # so that two leads of the same second are never merged into one.
+            parts.append({k: v for k, v in record.items() if k not in VOLATILE_FIELDS})
+        return event_key(parts)
 
     # Retries
 
@@ -308,8 +320,14 @@ class BayutStream(RESTStream):
             retry_after = _retry_after(exception)
             if retry_after is None:
                 wait = min(base * 2**attempt, MAX_BACKOFF) * random.uniform(0.8, 1.0)  # noqa: S311
+            elif retry_after > MAX_RETRY_AFTER:
+                msg = (
+                    f"Bayut asked to retry type={self.name} after {retry_after:.0f} s, longer than the "
+                    f"{MAX_RETRY_AFTER:.0f} s the tap waits: run it again later."
+                )
+                raise BayutError(msg)
             else:
-                wait = min(retry_after, MAX_RETRY_AFTER)
+                wait = retry_after
             attempt += 1
             exception = yield wait
 
@@ -330,22 +348,42 @@ class BayutStream(RESTStream):
 
 
 def _retry_after(exception: BaseException | None) -> float | None:
+    """Read the server's wait: Retry-After seconds or HTTP date, or a JSON ``retry_after``."""
     response = getattr(exception, "response", None)
     if response is None:
         return None
-    header = response.headers.get("Retry-After")
-    if header is None:
+    value = response.headers.get("Retry-After")
+    if value is None:
         try:
-            header = response.json().get("retry_after")
+            value = response.json().get("retry_after")
         except (ValueError, AttributeError):
             return None
-    if header is None:
+    if value is None:
         return None
     try:
-        return max(float(header), 0.0)
+        return max(float(value), 0.0)
+    except (TypeError, ValueError):
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None  # unreadable: fall back to the exponential wait
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max((when - utc_now()).total_seconds(), 0.0)
+
+
+def _names_type(response: requests.Response) -> bool:
+    """Tell whether a 4xx is a JSON validation answer about ``type`` (never an HTML page)."""
+    try:
+        body = response.json()
     except ValueError:
-        when = email.utils.parsedate_to_datetime(str(header))
-        return max((when - utc_now()).total_seconds(), 0.0)
+        return False
+    if not isinstance(body, dict):
+        return False
+    errors = body.get("errors")
+    return (isinstance(errors, dict) and "type" in errors) or bool(
+        _TYPE_RE.search(str(body.get("message", "")))
+    )
 
 
 def _describe(exception: BaseException | None) -> str:

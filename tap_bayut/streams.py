@@ -15,8 +15,9 @@ class CallLogsStream(BayutStream):
 
     def derive(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
         """Stamp the call with the API's ``date`` + ``time``, present even on missed calls."""
-        if not row.get("date_time") and row.get("date") and row.get("time"):
-            row["date_time"] = f"{row['date']} {row['time']}"
+        if not row.get("date_time"):
+            date_and_time = f"{row['date']} {row['time']}" if row.get("date") and row.get("time") else None
+            row["date_time"] = date_and_time or row.get("call_time") or row.get("call_pickup_time")
         return row
 
 
@@ -25,7 +26,12 @@ class LeadsStream(BayutStream):
 
     name = "leads"
     primary_keys = ("lead_key",)
-    key_fields = ("date_time", "property_id", "client_email", "client_phone")
+    key_fields = (
+        "date_time",
+        "property_id|listing_details.listing_id",
+        "client_email|inquirer_details.email",
+        "client_phone|inquirer_details.cell",
+    )
 
 
 class DailyCounterStream(BayutStream):
@@ -58,7 +64,7 @@ class WhatsappLeadsStream(BayutStream):
 
     name = "whatsapp_leads"
     primary_keys = ("lead_key",)
-    key_fields = ("date_time", "listing_id", "detail.cell")
+    key_fields = ("date_time", "listing_id|listing_details.listing_id", "detail.cell|inquirer_details.cell")
 
 
 class AgentWhatsappLeadsStream(BayutStream):
@@ -66,7 +72,12 @@ class AgentWhatsappLeadsStream(BayutStream):
 
     name = "agent_whatsapp_leads"
     primary_keys = ("lead_key",)
-    key_fields = ("date_time", "agent_details.email", "agent_details.url", "actor_details.cell")
+    key_fields = (
+        "date_time",
+        "agent_details.email",
+        "agent_details.url",
+        "actor_details.cell|inquirer_details.cell",
+    )
     may_be_unserved = True
 
 

@@ -134,6 +134,18 @@ class TapBayut(Tap):
             if errors:
                 raise SettingError(" ".join(errors))
 
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Run the SDK's JSON Schema check; report in one line, never quoting the key."""
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            # JSON Schema quotes the offending value, which for api_key is the secret.
+            errors = [
+                "api_key must be a non-empty string." if "config['api_key']" in error else error
+                for error in exc.errors
+            ]
+            raise SettingError(" ".join(errors)) from None
+
     def _setting_errors(self) -> list[str]:
         config = self.config
         errors = []
@@ -146,14 +158,18 @@ class TapBayut(Tap):
                 errors.append(f"start_date {start!r} is not a date-time: write it like 2026-06-01T00:00:00Z.")
         try:
             ZoneInfo(str(config["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             errors.append(
                 f"timezone {config['timezone']!r} is not an IANA time zone: write it like Asia/Dubai."
             )
         if not str(config["api_url"]).startswith(("http://", "https://")):
             errors.append(f"api_url {config['api_url']!r} is not an http(s) URL.")
-        numbers = ("lookback_hours", "request_timeout", "max_retries", "backoff_seconds")
-        errors.extend(f"{name} is negative: set it to 0 or more." for name in numbers if config[name] < 0)
+        minimums = {"lookback_hours": 0, "request_timeout": 1, "max_retries": 0, "backoff_seconds": 0}
+        errors.extend(
+            f"{name} is {config[name]}: set it to {least} or more."
+            for name, least in minimums.items()
+            if config[name] < least
+        )
         return errors
 
     def start_date(self, floor: dt.datetime) -> dt.datetime:

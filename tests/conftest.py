@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tap_bayut.client import BayutStream
 from tap_bayut.sandbox.server import Server, State
 from tap_bayut.tap import TapBayut
 
@@ -25,7 +26,7 @@ API_URL = "https://api.test/api-v7/stats/website-client-leads"
 API_KEY = "sk-test-7f5b7b15737b5ff3"
 SANDBOX_KEY = "sandbox-key-4b1d"
 #: The pinned "now" of these tests: 2026-12-04 12:00:00 UTC = 16:00:00 in Dubai.
-NOW = dt.datetime(2026, 12, 4, 12, 0, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 12, 4, 12, 0, 0, tzinfo=dt.UTC)
 #: Six calendar months before NOW in Dubai wall-clock, plus the tap's one-minute margin.
 FLOOR_WIRE = "2026-06-04 16:01:00"
 
@@ -182,8 +183,10 @@ def run_tap(
 
 @pytest.fixture(autouse=True)
 def pinned_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pin the tap's clock, so floors and request windows are exact."""
+    """Pin the tap's clock, so floors, request windows and the SDK's bookmark cap are exact."""
     monkeypatch.setattr("tap_bayut.client.utc_now", lambda: NOW)
+    # The SDK caps date-time bookmarks at the run's start; pin that to NOW too.
+    monkeypatch.setattr(BayutStream, "get_replication_key_signpost", lambda _self, _context=None: NOW)
 
 
 @pytest.fixture

@@ -109,6 +109,7 @@ def test_test_mode_reports_a_rejected_key_in_one_line(cli, requests_mock):
         ({"start_date": "2026-13-45"}, "start_date"),
         ({"api_key": ""}, "api_key"),
         ({"timezone": "Dubai"}, "timezone"),
+        ({"api_key": 987654321123}, "api_key"),
     ],
 )
 def test_bad_setting_is_one_line_before_any_request(cli, requests_mock, override, named):
@@ -121,6 +122,7 @@ def test_bad_setting_is_one_line_before_any_request(cli, requests_mock, override
     assert "Traceback" not in err
     assert requests_mock.request_history == []
     assert API_KEY not in out + err
+    assert "987654321123" not in out + err
 
 
 def test_full_sync_never_prints_the_key(cli, requests_mock):

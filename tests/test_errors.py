@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote_plus
 
 import pytest
 import requests
@@ -221,13 +222,63 @@ def test_other_4xx_quotes_the_body_without_the_key(requests_mock):
         ({"api_key": "   "}, "api_key"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"api_url": "www.bayut.com/api-v7"}, "api_url"),
+        ({"timezone": "Asia"}, "timezone"),
         ({"lookback_hours": -1}, "lookback_hours"),
+        ({"request_timeout": 0}, "request_timeout"),
     ],
 )
-def test_malformed_setting_fails_before_any_request(requests_mock, override, named):
-    """A bad setting stops the tap at construction, naming the setting."""
+def test_malformed_setting_fails_at_construction(override, named):
+    """A bad setting stops the tap when it is built, in one line naming the setting."""
     with pytest.raises(SettingError) as info:
         TapBayut(config={**CONFIG, **override}, parse_env_config=False)
     assert str(info.value).startswith(named)
     assert "\n" not in str(info.value)
-    assert requests_mock.request_history == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"headers": {"Retry-After": "soon"}},
+        {"json": {"retry_after": "a minute"}},
+        {"headers": {"Retry-After": "Fri, 04 Dec 2026 12:00:02 -0000"}},
+    ],
+    ids=["words", "words-in-body", "date-without-zone"],
+)
+def test_unreadable_or_odd_retry_after_still_retries(requests_mock, sleeps, answer):
+    """A Retry-After the tap cannot read falls back to the exponential wait, never crashes."""
+    requests_mock.get(LEADS, [{"status_code": 429, **answer}, {"json": [EMAIL_LEAD]}])
+    out = run_tap(config={"backoff_seconds": 1}, streams=["leads"])
+    assert len(out.records["leads"]) == 1
+    assert len(sleeps) == 1
+    assert sleeps[0] <= 2.0
+
+
+def test_retry_after_longer_than_the_tap_waits_fails_clearly(requests_mock, sleeps):
+    """A server asking for an hour gets a clear error, not a premature retry."""
+    requests_mock.get(LEADS, status_code=429, headers={"Retry-After": "3600"})
+    out = run_tap(streams=["leads"], allow_error=True)
+    assert isinstance(out.error, BayutError)
+    assert "after 3600 s" in str(out.error)
+    assert sleeps == []
+    assert len(requests_mock.request_history) == 1
+
+
+def test_html_4xx_on_agent_whatsapp_leads_is_not_a_refused_type(requests_mock):
+    """A WAF page mentioning type= in its markup is an error, not a quiet skip."""
+    page = '<html><script type="text/javascript">x()</script>Request blocked</html>'
+    requests_mock.get(f"{API_URL}?type=agent_whatsapp_leads", status_code=400, text=page)
+    out = run_tap(streams=["agent_whatsapp_leads"], allow_error=True)
+    assert isinstance(out.error, BayutError)
+    assert "HTTP 400" in str(out.error)
+
+
+@pytest.mark.parametrize("key", ["sk-live/abc+def=", "k" * 20])
+def test_echoed_key_is_blanked_in_every_form_before_cutting(requests_mock, key):
+    """The key is blanked as sent, JSON-escaped and URL-quoted, even where the excerpt ends."""
+    body = json.dumps({"message": f"bad token {key}"}) + f" q={quote_plus(key)} " + "x" * 250 + key
+    requests_mock.get(LEADS, status_code=400, text=body)
+    out = run_tap(config={"api_key": key}, streams=["leads"], allow_error=True)
+    message = str(out.error)
+    assert "[api_key]" in message
+    assert key not in message
+    assert key[:6] not in message.replace("[api_key]", "")

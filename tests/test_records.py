@@ -6,7 +6,16 @@ import copy
 
 import pytest
 
-from tests.conftest import API_URL, CALL_LOG, EMAIL_LEAD, MISSED_CALL, SAMPLES, WHATSAPP_LEAD, run_tap
+from tests.conftest import (
+    AGENT_WHATSAPP_LEAD,
+    API_URL,
+    CALL_LOG,
+    EMAIL_LEAD,
+    MISSED_CALL,
+    SAMPLES,
+    WHATSAPP_LEAD,
+    run_tap,
+)
 
 
 @pytest.mark.usefixtures("api")
@@ -135,10 +144,78 @@ def test_primary_keys_are_present_and_unique(requests_mock, stream):
     assert len(set(keys)) == len(keys) == len(rows)
 
 
-def test_distinct_calls_keep_distinct_keys(requests_mock):
-    """Call logs keyed by call_log_id: two calls, two keys, whatever the id's type."""
+def test_call_log_id_as_integer_or_string_is_one_key(requests_mock):
+    """The same call sent once with an integer id and once with a string id upserts as one."""
     requests_mock.get(
         f"{API_URL}?type=call_logs", json=[CALL_LOG, MISSED_CALL, {**CALL_LOG, "call_log_id": "1234567"}]
     )
     records = run_tap(streams=["call_logs"]).records["call_logs"]
     assert [r["call_log_id"] for r in records] == ["1234567", "phone|06af3568", "1234567"]
+    assert len({r["call_log_id"] for r in records}) == 2
+
+
+def test_two_leads_in_the_same_second_keep_two_keys(requests_mock):
+    """Different people writing in the same second are two leads, in every lead stream."""
+    other_person = {**EMAIL_LEAD, "client_email": "b@example.com", "client_phone": "971500000009"}
+    requests_mock.get(f"{API_URL}?type=leads", json=[EMAIL_LEAD, other_person])
+    other_cell = copy.deepcopy(WHATSAPP_LEAD)
+    other_cell["detail"]["cell"] = "971500000009"
+    requests_mock.get(f"{API_URL}?type=whatsapp_leads", json=[WHATSAPP_LEAD, other_cell])
+    other_actor = copy.deepcopy(AGENT_WHATSAPP_LEAD)
+    other_actor["actor_details"]["cell"] = "971500000009"
+    requests_mock.get(f"{API_URL}?type=agent_whatsapp_leads", json=[AGENT_WHATSAPP_LEAD, other_actor])
+    out = run_tap(streams=["leads", "whatsapp_leads", "agent_whatsapp_leads"])
+    for stream in ("leads", "whatsapp_leads", "agent_whatsapp_leads"):
+        first, second = out.records[stream]
+        assert first["date_time"] == second["date_time"]
+        assert first["lead_key"] != second["lead_key"], stream
+
+
+def test_newer_row_shape_under_a_documented_type_keys_on_nested_fields(requests_mock):
+    """Rows in the newer shape (inquirer_details, listing_details) still get distinct, stable keys."""
+    newer = {
+        "lead_id": "email|7f28aa",
+        "date_time": "2026-12-03 22:10:00",
+        "listing_details": {"listing_id": 7446192, "listing_reference": "291-Ap-R-23906"},
+        "inquirer_details": {"name": "A", "cell": "971500000001", "email": "a@example.com", "message": "Hi"},
+    }
+    second = copy.deepcopy(newer)
+    second["inquirer_details"] = {
+        "name": "B",
+        "cell": "971500000002",
+        "email": "b@example.com",
+        "message": "Hi",
+    }
+    drifted = copy.deepcopy(newer)
+    drifted["listing_details"]["listing_id"] = "7446192"
+    requests_mock.get(f"{API_URL}?type=leads", json=[newer, second, drifted])
+    first, other, same = run_tap(streams=["leads"]).records["leads"]
+    assert first["lead_key"] != other["lead_key"]
+    assert first["lead_key"] == same["lead_key"]
+    assert first["extra_fields"]["inquirer_details"]["email"] == "a@example.com"
+
+
+def test_lead_without_any_identifying_field_is_not_merged(requests_mock):
+    """With no contact or listing at all, two different messages of one second stay two keys."""
+    bare = {"date_time": "2026-12-03 22:10:00", "message": "first"}
+    requests_mock.get(f"{API_URL}?type=leads", json=[bare, {**bare, "message": "second"}])
+    first, second = run_tap(streams=["leads"]).records["leads"]
+    assert first["lead_key"] != second["lead_key"]
+
+
+def test_row_without_date_time_is_emitted_and_warned_about(requests_mock, caplog):
+    """A row lacking date_time still arrives; the bookmark comes from the rows that have one."""
+    requests_mock.get(
+        f"{API_URL}?type=leads", json=[EMAIL_LEAD, {k: v for k, v in EMAIL_LEAD.items() if k != "date_time"}]
+    )
+    out = run_tap(streams=["leads"])
+    assert [r["date_time"] for r in out.records["leads"]] == ["2026-12-03T18:10:00+00:00", None]
+    assert out.bookmark("leads") == "2026-12-03T18:10:00+00:00"
+    assert sum("do not move the bookmark" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_call_without_time_falls_back_to_call_time(requests_mock):
+    """A call log whose time is null is stamped from call_time instead."""
+    requests_mock.get(f"{API_URL}?type=call_logs", json=[{**CALL_LOG, "time": None}])
+    [record] = run_tap(streams=["call_logs"]).records["call_logs"]
+    assert record["date_time"] == "2026-12-03T11:26:17+00:00"

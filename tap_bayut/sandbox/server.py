@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
-    zone = DUBAI if args.read_timestamp_as == "dubai" else dt.timezone.utc
+    zone = DUBAI if args.read_timestamp_as == "dubai" else dt.UTC
     state = State(api_key=args.api_key, timestamp_zone=zone, days=args.days)
     state.faults.extend(args.fault)
     server = Server(state, args.port, quiet=args.quiet)
