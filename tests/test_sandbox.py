@@ -232,11 +232,17 @@ def test_counters_grow_today(sandbox):
     assert total() == before + 6
 
 
-def test_request_log_records_paths(sandbox):
-    """The request log lists each API request's path and query as received."""
+def test_request_log_records_paths_statuses_and_rows(sandbox):
+    """The request log lists each API request as received, its status and the rows sent."""
     get(sandbox, raw="type=leads&timestamp=2026-12-01+00%3A00%3A00")
+    answer = get(sandbox, kind="leads")
     assert control(sandbox, "requests").json() == [
-        "/api-v7/stats/website-client-leads?type=leads&timestamp=2026-12-01+00%3A00%3A00"
+        {
+            "path": "/api-v7/stats/website-client-leads?type=leads&timestamp=2026-12-01+00%3A00%3A00",
+            "status": 422,
+            "rows": None,
+        },
+        {"path": answer.request.path_url, "status": 200, "rows": len(answer.json())},
     ]
 
 

@@ -62,7 +62,7 @@ class State:
     timestamp_zone: dt.tzinfo = DUBAI
     days: int = 28
     faults: list[Fault] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
+    requests: list[dict[str, t.Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     dataset: data.Dataset = field(init=False)
 
@@ -137,8 +137,10 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith(CONTROL):
             self.control("GET", path, raw_query)
             return
+        # The request log: what was asked, and what was answered (status, rows sent).
+        self.entry: dict[str, t.Any] = {"path": self.path, "status": None, "rows": None}
         with state.lock:
-            state.requests.append(self.path)
+            state.requests.append(self.entry)
         if path not in API_PATHS:
             self.send_json(HTTPStatus.NOT_FOUND, {"message": "Not Found"})
             return
@@ -177,6 +179,8 @@ class Handler(BaseHTTPRequestHandler):
             rows = [r for r in state.dataset.rows[kind] if row_time(kind, r) >= cutoff]
             rows.sort(key=lambda r: row_time(kind, r), reverse=True)
             body = json.dumps(rows).encode()
+            if fault is None or fault.kind in {"slow", "truncate"}:
+                self.entry["rows"] = len(rows)
         if fault is None:
             self.send_bytes(HTTPStatus.OK, body)
         elif fault.kind == "status":
@@ -236,6 +240,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(HTTPStatus.OK, state.requests)
             else:
                 self.send_json(HTTPStatus.NOT_FOUND, {"message": f"no control action {method} {action}"})
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """Send the status line, and note the status in the request log."""
+        if entry := getattr(self, "entry", None):
+            entry["status"] = int(code)
+        super().send_response(code, message)
 
     def send_json(self, status: int, payload: t.Any, headers: dict[str, str] | None = None) -> None:  # noqa: ANN401
         """Send a whole JSON answer."""
