@@ -14,8 +14,10 @@ from contextlib import redirect_stdout
 from dataclasses import dataclass, field
 
 import pytest
+import requests
 
 from tap_bayut.client import BayutStream
+from tap_bayut.sandbox import data
 from tap_bayut.sandbox.server import Server, State
 from tap_bayut.tap import TapBayut
 
@@ -225,7 +227,7 @@ def run_cli(
         state_file = tmp_path / "state.json"
         state_file.write_text(json.dumps(state))
         command += ["--state", str(state_file)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     return done.returncode, parse_messages(done.stdout), done.stderr
 
 
@@ -238,3 +240,77 @@ def parse_messages(stdout: str) -> Output:
         if message["type"] == "RECORD":
             out.records[message["stream"]].append(message["record"])
     return out
+
+
+# Comparing what the sandbox serves with what the tap (or a database) holds, independently
+# of the tap's own code.
+
+WALL = "%Y-%m-%d %H:%M:%S"
+
+
+def utc(wall: str) -> str:
+    """Dubai wall-clock text to the UTC instant the tap must emit (Dubai is UTC+4, no DST)."""
+    return (dt.datetime.strptime(wall, WALL) - dt.timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def counter(kind: str) -> tuple[t.Callable[[dict], tuple], t.Callable[[dict], tuple]]:
+    """Identify a daily counter row: day, listing, count."""
+    return (
+        lambda raw: (raw["date_time"], str(raw["listing_id"]), int(raw[kind])),
+        lambda rec: (rec["date_time"], rec["listing_id"], rec[kind]),
+    )
+
+
+#: For each stream: how to identify a sandbox row, and the tap's record of it, independently.
+IDENTITY: dict[str, tuple[t.Callable[[dict], tuple], t.Callable[[dict], tuple]]] = {
+    "call_logs": (
+        lambda raw: (str(raw["call_log_id"]), utc(f"{raw['date']} {raw['time']}")),
+        lambda rec: (rec["call_log_id"], rec["date_time"]),
+    ),
+    "leads": (
+        lambda raw: (str(raw["property_id"]), raw["client_email"], utc(raw["date_time"])),
+        lambda rec: (rec["property_id"], rec["client_email"], rec["date_time"]),
+    ),
+    "whatsapp_leads": (
+        lambda raw: (str(raw["listing_id"]), raw["detail"]["cell"], utc(raw["date_time"])),
+        lambda rec: (rec["listing_id"], rec["detail"]["cell"], rec["date_time"]),
+    ),
+    "agent_whatsapp_leads": (
+        lambda raw: (raw["agent_details"]["email"], raw["actor_details"]["cell"], utc(raw["date_time"])),
+        lambda rec: (rec["agent_details"]["email"], rec["actor_details"]["cell"], rec["date_time"]),
+    ),
+    **{kind: counter(kind) for kind in data.DAILY_TYPES},
+}
+
+
+def sandbox_rows(server, kind: str) -> list[dict]:
+    """Every row the sandbox serves now for a type."""
+    base = server.url.split("/api-v7")[0]
+    return requests.get(f"{base}/_sandbox/rows?type={kind}", timeout=10).json()
+
+
+def control(server, action: str, body=None) -> None:
+    """Change the sandbox."""
+    base = server.url.split("/api-v7")[0]
+    requests.post(f"{base}/_sandbox/{action}", json=body, timeout=10).raise_for_status()
+
+
+def expected(server, kind: str) -> list[tuple]:
+    """The sandbox's rows of a type, as identities."""
+    return sorted(map(IDENTITY[kind][0], sandbox_rows(server, kind)))
+
+
+def got(records: list[dict], kind: str) -> list[tuple]:
+    """The tap's records of a type, as identities."""
+    return sorted(map(IDENTITY[kind][1], records))
+
+
+def upsert(*runs: Output) -> dict[str, dict[tuple, dict]]:
+    """Load runs into a keyed store the way a target's upsert does: the last write wins."""
+    store: dict[str, dict[tuple, dict]] = {}
+    for run in runs:
+        keys = {m["stream"]: m["key_properties"] for m in run.messages if m["type"] == "SCHEMA"}
+        for kind, records in run.records.items():
+            for record in records:
+                store.setdefault(kind, {})[tuple(record[k] for k in keys[kind])] = record
+    return store

@@ -262,7 +262,7 @@ def test_console_script_serves_until_stopped():
         "0",
         "--quiet",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
