@@ -96,7 +96,7 @@ class BayutStream(RESTStream):
 
     schema = StreamSchema(SchemaDirectory(schemas))
     path = ""
-    replication_key = "date_time"
+    replication_key: str | None = "date_time"
     is_sorted = False  # newest first, and a lookback re-reads older rows anyway
 
     #: Daily counters: one row per listing per day, ``date_time`` is a date.
@@ -106,6 +106,12 @@ class BayutStream(RESTStream):
     key_fields: t.ClassVar[tuple[str, ...]] = ()
     #: The document marks this type "not live yet": a refusal skips it with a warning.
     may_be_unserved: t.ClassVar[bool] = False
+    #: The API's ``type`` when it is not the stream's name.
+    api_type: t.ClassVar[str | None] = None
+    #: The newer form's ``is_trulead``: 1 for enquiries, 0 for view totals, None: not sent.
+    is_trulead: t.ClassVar[int | None] = None
+    #: The newer form's ``target`` values, one partition each, synced in this order.
+    targets: t.ClassVar[tuple[str, ...]] = ()
 
     _tap: TapBayut
 
@@ -129,6 +135,16 @@ class BayutStream(RESTStream):
         """Ask for JSON explicitly."""
         return {**super().http_headers, "Accept": "application/json"}
 
+    @property
+    def partitions(self) -> list[dict[str, t.Any]] | None:
+        """Return one partition per target, or none for a type that takes no target."""
+        return [{"type": self.lead_type, "target": target} for target in self.targets] or None
+
+    @property
+    def lead_type(self) -> str:
+        """Return the ``type`` this stream asks the API for."""
+        return self.api_type or self.name
+
     @cached_property
     def zone(self) -> ZoneInfo:
         """Return the zone the API's bare date-times are written in."""
@@ -146,6 +162,8 @@ class BayutStream(RESTStream):
     def request_start(self, context: Context | None, now: dt.datetime) -> dt.datetime:
         """Return the instant to ask from: bookmark minus lookback, or start_date, never before the floor."""
         floor = six_month_floor(now, self.zone)
+        if self.replication_key is None:
+            return floor  # a snapshot: the server ignores the timestamp, so send the safest one
         bookmark = self._bookmark(context)
         if bookmark is None:
             start = self._tap.start_date(floor)
@@ -168,8 +186,14 @@ class BayutStream(RESTStream):
         return max(start, floor)
 
     def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, str]:  # noqa: ANN401, ARG002
-        """Return the query: the type and the window's start as local wall-clock time."""
-        return {"type": self.name, "timestamp": to_wire(self._start, self.zone)}
+        """Return the query: type (target, is_trulead) and the window's start in local wall-clock time."""
+        params = {"type": self.lead_type}
+        if context and "target" in context:
+            params["target"] = str(context["target"])
+        if self.is_trulead is not None:
+            params["is_trulead"] = str(self.is_trulead)
+        params["timestamp"] = to_wire(self._start, self.zone)
+        return params
 
     def get_http_request(self, *, page: PageContext) -> HTTPRequest:
         """Build the request with the query percent-encoded."""
@@ -199,7 +223,7 @@ class BayutStream(RESTStream):
                 self._start = retry_from
             except TypeNotServedError as exc:
                 self.logger.warning(
-                    "Stream %s skipped: the API does not serve type=%s (%s).", self.name, self.name, exc
+                    "Stream %s skipped: the API does not serve type=%s (%s).", self.name, self.lead_type, exc
                 )
                 return
             else:
@@ -218,7 +242,7 @@ class BayutStream(RESTStream):
     def validate_response(self, response: requests.Response) -> None:
         """Sort a response into success, retriable, skippable and fatal."""
         status = response.status_code
-        where = f"type={self.name}"
+        where = f"type={self.lead_type}"
         if status < HTTPStatus.BAD_REQUEST:
             return
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
@@ -248,14 +272,14 @@ class BayutStream(RESTStream):
         except ValueError:
             kind = response.headers.get("Content-Type", "no content type")
             msg = (
-                f"Bayut answered type={self.name} with HTTP {response.status_code} and a body "
+                f"Bayut answered type={self.lead_type} with HTTP {response.status_code} and a body "
                 f"that is not JSON ({kind}: {self._excerpt(response)[:80]!r}); an expired key "
                 "or a proxy's error page looks like this."
             )
             raise BayutError(msg) from None
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             msg = (
-                f"Bayut answered type={self.name} with JSON that is not an array of objects: "
+                f"Bayut answered type={self.lead_type} with JSON that is not an array of objects: "
                 f"{self._excerpt(response)}"
             )
             raise BayutError(msg)
@@ -267,19 +291,21 @@ class BayutStream(RESTStream):
         """Add fields computed from the raw row; streams override what they need."""
         return row
 
-    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:  # noqa: ARG002
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
         """Normalise types and times, add the derived key, and keep unknown fields."""
         schema = self.schema
         try:
             record: dict[str, t.Any] = normalise(self.derive(row), schema, self.zone, self.name)
         except RowShapeError as exc:
             raise BayutError(str(exc)) from exc
-        if not record.setdefault(self.replication_key, None):
+        if self.replication_key and not record.setdefault(self.replication_key, None):
             self._tap.warn_once(
                 f"{self.name}.no_replication_key",
                 f"Stream {self.name}: rows without {self.replication_key} are emitted "
                 "but do not move the bookmark.",
             )
+        # Rows do not say which type and target they answer: stamp the request's.
+        record.update(context or {})
         if self.key_fields:
             record["lead_key"] = self._lead_key(record)
         if extras := gather_extras(record, schema):
@@ -322,7 +348,7 @@ class BayutStream(RESTStream):
                 wait = min(base * 2**attempt, MAX_BACKOFF) * random.uniform(0.8, 1.0)  # noqa: S311
             elif retry_after > MAX_RETRY_AFTER:
                 msg = (
-                    f"Bayut asked to retry type={self.name} after {retry_after:.0f} s, longer than the "
+                    f"Bayut asked to retry type={self.lead_type} after {retry_after:.0f} s, longer than the "
                     f"{MAX_RETRY_AFTER:.0f} s the tap waits: run it again later."
                 )
                 raise BayutError(msg)
@@ -345,6 +371,82 @@ class BayutStream(RESTStream):
             self.backoff_max_tries() - 1,
             details.get("wait", 0.0),
         )
+
+
+class EnquiryStream(BayutStream):
+    """Enquiries of the newer form: one partition per target, each with its own bookmark.
+
+    All targets ask from the oldest of their bookmarks, so a lead that several targets
+    return is read under all of them in one run; each row then carries the details and
+    targets seen so far for its ``lead_id``, so the last write of a run holds them all.
+    """
+
+    primary_keys = ("lead_id",)
+    is_trulead = 1
+    DETAILS: t.ClassVar[tuple[str, ...]] = ("listing_details", "agent_details", "agency_details")
+
+    def _bookmark(self, context: Context | None) -> str | None:  # noqa: ARG002
+        """Return the oldest bookmark of all targets (None while any target has none)."""
+        own_bookmark = super()._bookmark
+        marks = [own_bookmark(partition) for partition in self.partitions or []]
+        if None in marks:
+            return None
+        return min(t.cast("list[str]", marks), key=lambda mark: parse_instant(mark, UTC))
+
+    @cached_property
+    def _seen(self) -> dict[str, dict[str, t.Any]]:
+        """Details and targets seen in this run, by lead_id."""
+        return {}
+
+    def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:
+        """Merge the details and targets this run has seen for the same lead_id."""
+        record = super().post_process(row, context)
+        if record is None:
+            return None
+        if not record.get("lead_id"):
+            # The API always sends one; if not, derive a stable one rather than drop the row.
+            identity = [self.name, record.get("date_time"), dig(record, "inquirer_details.cell")]
+            record["lead_id"] = f"derived|{event_key([*identity, dig(record, 'inquirer_details.email')])}"
+        seen = self._seen.setdefault(record["lead_id"], {"targets": []})
+        for key in self.DETAILS:
+            if record.get(key):
+                seen[key] = record[key]
+            else:
+                record[key] = seen.get(key)
+        if record["target"] not in seen["targets"]:
+            seen["targets"] = [
+                target for target in self.targets if target in {*seen["targets"], record["target"]}
+            ]
+        record["targets"] = list(seen["targets"])
+        return record
+
+
+class ViewTotalsStream(BayutStream):
+    """Lifetime view totals of the newer form: a full snapshot of every target on each sync.
+
+    The server ignores ``timestamp`` here, so there is no bookmark. Records carry the
+    sync's version and an ACTIVATE_VERSION follows the last target, so targets that
+    support it drop listings and agents that are gone; a failed sync activates nothing.
+    """
+
+    replication_key = None
+    primary_keys = ("target", "lead_id")
+    is_trulead = 0
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read one target; after the last one, activate this sync's version."""
+        # Records carry the version; the SDK only sets it when it announces one up front,
+        # which would make a target drop rows before this sync has read any.
+        self._stream_version = self._initialized_at // 1000
+        yield from super().get_records(context)
+        if self.partitions and context == self.partitions[-1]:
+            self._write_activate_version_message(self._stream_version)
+
+    def derive(self, row: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Copy the channel's counter (``whatsapp_views``, ``sms_views``, ...) into ``views``."""
+        counters = [key for key in row if key.endswith(("_views", "_clicks"))]
+        row["views"] = next((row[key] for key in counters if row[key] not in (None, "")), None)
+        return row
 
 
 def _retry_after(exception: BaseException | None) -> float | None:

@@ -53,6 +53,9 @@ def normalise(value: t.Any, schema: dict[str, t.Any], zone: ZoneInfo, path: str)
         raise RowShapeError(msg) from exc
     if "string" in types and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
+    if "string" in types and isinstance(value, (dict, list)):
+        # An object where text was declared: keep it whole, as JSON text.
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return value
 
 

@@ -1,10 +1,16 @@
-"""The Pull API's documented lead types, one stream each, named exactly as the type."""
+"""The streams of both forms of the Pull API: declarations only.
+
+The documented form has one stream per ``type``, named exactly as the type. The newer
+("targeted") form asks by ``type`` + ``target`` + ``is_trulead``; its streams are named for
+what a row is, so no table means daily counts under one form and lifetime totals under
+the other. ``call_logs`` is the same request, and the same stream, in both.
+"""
 
 from __future__ import annotations
 
 import typing as t
 
-from tap_bayut.client import BayutStream
+from tap_bayut.client import BayutStream, EnquiryStream, ViewTotalsStream
 
 
 class CallLogsStream(BayutStream):
@@ -81,12 +87,71 @@ class AgentWhatsappLeadsStream(BayutStream):
     may_be_unserved = True
 
 
-STREAM_TYPES: tuple[type[BayutStream], ...] = (
-    CallLogsStream,
-    LeadsStream,
-    PhoneViewsStream,
-    SmsClicksStream,
-    WhatsappViewsStream,
-    WhatsappLeadsStream,
-    AgentWhatsappLeadsStream,
-)
+class EmailEnquiriesStream(EnquiryStream):
+    """E-mail enquiries, one row per person, as the listing, the agent and the agency see them."""
+
+    name = "email_enquiries"
+    api_type = "email"
+    targets = ("listing", "agent", "agency")
+
+
+class WhatsappEnquiriesStream(EnquiryStream):
+    """WhatsApp enquiries, one row per person, as the listing and the agent see them."""
+
+    name = "whatsapp_enquiries"
+    api_type = "whatsapp"
+    targets = ("listing", "agent")
+
+
+class StoryLeadsStream(BayutStream):
+    """Enquiries from TruBroker stories (property, project or location stories)."""
+
+    name = "story_leads"
+    primary_keys = ("lead_id",)
+
+
+class PhoneViewTotalsStream(ViewTotalsStream):
+    """Lifetime phone-number reveals per listing, agent and agency."""
+
+    name = "phone_view_totals"
+    api_type = "phone"
+    targets = ("listing", "agent", "agency")
+
+
+class SmsViewTotalsStream(ViewTotalsStream):
+    """Lifetime SMS views per listing and agent."""
+
+    name = "sms_view_totals"
+    api_type = "sms"
+    targets = ("listing", "agent")
+
+
+class WhatsappViewTotalsStream(ViewTotalsStream):
+    """Lifetime WhatsApp views per listing and agent."""
+
+    name = "whatsapp_view_totals"
+    api_type = "whatsapp"
+    targets = ("listing", "agent")
+
+
+#: The streams of each ``api_form``.
+STREAM_TYPES: dict[str, tuple[type[BayutStream], ...]] = {
+    "documented": (
+        CallLogsStream,
+        LeadsStream,
+        PhoneViewsStream,
+        SmsClicksStream,
+        WhatsappViewsStream,
+        WhatsappLeadsStream,
+        AgentWhatsappLeadsStream,
+    ),
+    "targeted": (
+        CallLogsStream,
+        EmailEnquiriesStream,
+        WhatsappEnquiriesStream,
+        StoryLeadsStream,
+        PhoneViewTotalsStream,
+        SmsViewTotalsStream,
+        WhatsappViewTotalsStream,
+    ),
+}

@@ -79,6 +79,18 @@ class TapBayut(Tap):
             ),
         ),
         th.Property(
+            "api_form",
+            th.StringType,
+            default="documented",
+            allowed_values=list(STREAM_TYPES),
+            title="API form",
+            description=(
+                "documented: the API document's types (call_logs, leads, daily counters, WhatsApp "
+                "leads). targeted: the newer type + target + is_trulead form (call_logs, enquiries, "
+                "story leads, lifetime view totals). See the README to tell which one an account needs."
+            ),
+        ),
+        th.Property(
             "lookback_hours",
             th.NumberType,
             default=24,
@@ -200,8 +212,10 @@ class TapBayut(Tap):
             self.logger.warning(message)
 
     def discover_streams(self) -> list[BayutStream]:
-        """Return one stream per documented lead type."""
-        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        """Return the streams of the configured API form."""
+        return [
+            stream_type(tap=self) for stream_type in STREAM_TYPES[self.config.get("api_form", "documented")]
+        ]
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

@@ -58,7 +58,7 @@ def test_wrong_or_missing_key_is_401(sandbox, headers):
     assert answer.json() == {"message": "Unauthenticated."}
 
 
-@pytest.mark.parametrize("kind", ["", "email", "call_log", "LEADS"])
+@pytest.mark.parametrize("kind", ["", "emails", "call_log", "LEADS"])
 def test_unknown_type_is_422_naming_type(sandbox, kind):
     """An unknown type gets a Laravel-style 422 whose errors name type."""
     answer = get(sandbox, kind=kind)
@@ -211,7 +211,9 @@ def test_unknown_fault_kind_is_refused(sandbox):
 def test_late_rows_are_published_in_the_past(sandbox):
     """Publishing adds rows stamped hours before now, for every event type."""
     before = control(sandbox, "rows?type=whatsapp_leads").json()
-    assert control(sandbox, "publish-late").json() == {"published": 8}
+    held_back = sum(map(len, sandbox.state.dataset.late.values()))
+    assert held_back >= 8
+    assert control(sandbox, "publish-late").json() == {"published": held_back}
     after = control(sandbox, "rows?type=whatsapp_leads").json()
     new = [r for r in after if r not in before]
     assert len(new) == 2

@@ -18,6 +18,41 @@ DAILY_TYPES = ("phone_views", "sms_clicks", "whatsapp_views")
 EVENT_TYPES = ("call_logs", "leads", "whatsapp_leads", "agent_whatsapp_leads")
 TYPES = EVENT_TYPES + DAILY_TYPES
 
+# The newer form: rows by "type/target/is_trulead" (story_leads and call_logs take neither).
+ENQUIRY_KEYS = (
+    "email/listing/1",
+    "email/agent/1",
+    "email/agency/1",
+    "whatsapp/listing/1",
+    "whatsapp/agent/1",
+)
+VIEW_KEYS = (
+    "phone/listing/0",
+    "phone/agent/0",
+    "phone/agency/0",
+    "sms/listing/0",
+    "sms/agent/0",
+    "whatsapp/listing/0",
+    "whatsapp/agent/0",
+)
+TARGETED_KEYS = (*ENQUIRY_KEYS, "story_leads", *VIEW_KEYS)
+#: Every ``type`` the server knows, in either form.
+ALL_TYPES = (*TYPES, "email", "whatsapp", "phone", "sms", "story_leads")
+
+
+def dataset_key(kind: str, target: str | None, is_trulead: str | None) -> str | None:
+    """Return which rows a request asks for; None for a combination the API answers with nothing."""
+    if target is None and is_trulead is None:
+        return kind if kind in (*TYPES, "story_leads") else None
+    key = f"{kind}/{target}/{is_trulead}"
+    return key if key in TARGETED_KEYS else None
+
+
+AGENCY = ("Palm Homes Real Estate", "https://www.bayut.com/companies/palm-homes-12345/")
+#: The share of rows that carry an optional part (visitor_intent; an e-mail enquiry seen by no agency).
+SOME = 0.25
+COUNTER_NAMES = {"phone": "phone_views", "sms": "sms_views", "whatsapp": "whatsapp_views"}
+
 LISTINGS = [
     (7446192, "291-Ap-R-23906"),
     (7451033, "291-Ap-S-10422"),
@@ -46,6 +81,20 @@ class Dataset:
 
     rows: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
     late: dict[str, list[dict[str, t.Any]]] = field(default_factory=dict)
+
+    def retire_listing(self) -> int:
+        """Drop the last listing from the view totals, as if it were unpublished; return rows dropped."""
+        listing_id = LISTINGS[-1][0]
+        dropped = 0
+        for key in VIEW_KEYS:
+            kept = [
+                r
+                for r in self.rows[key]
+                if int((r.get("listing_details") or {}).get("listing_id", 0)) != listing_id
+            ]
+            dropped += len(self.rows[key]) - len(kept)
+            self.rows[key] = kept
+        return dropped
 
     def publish_late(self) -> int:
         """Serve the held-back rows from now on; return how many there were."""
@@ -77,6 +126,12 @@ class Dataset:
                         row["lead_id"] = ""
                     self.rows[kind].append(row)
                 row[kind] = int(row[kind]) + 3
+                touched += 1
+        for key in VIEW_KEYS:
+            for row in self.rows[key][:1]:
+                counter = COUNTER_NAMES[key.split("/")[0]]
+                row[counter] = int(row[counter]) + 5
+                row["date_time"] = f"{today.isoformat()} 00:00:01"
                 touched += 1
         return touched
 
@@ -225,4 +280,117 @@ def build(now: dt.datetime, days: int = 28, seed: int = 7) -> Dataset:
                     row["lead_id"] = ""
                 row[kind] = str(count) if day % 5 == 0 else count
                 data.rows[kind].append(row)
+    _add_targeted(data, random.Random(seed + 1), now, days)  # noqa: S311
     return data
+
+
+def _details(
+    target: str, listing: tuple[int, str], agent: tuple[str, str, str]
+) -> tuple[str, dict[str, t.Any]]:
+    """Return the ``*_details`` key and object a row carries for its target."""
+    if target == "listing":
+        return "listing_details", {
+            "listing_id": listing[0],
+            "listing_reference": listing[1],
+            "current_type": "for_rent",
+        }
+    if target == "agent":
+        return "agent_details", {"url": agent[2], "name": agent[0], "email": agent[1]}
+    return "agency_details", {"url": AGENCY[1], "name": AGENCY[0]}
+
+
+def _enquiry(rng: random.Random, channel: str, when: dt.datetime) -> list[tuple[str, dict[str, t.Any]]]:
+    """One enquiry as each target returns it: the same lead_id under listing, agent (and agency)."""
+    listing, agent, (name, cell) = rng.choice(LISTINGS), rng.choice(AGENTS), rng.choice(PEOPLE)
+    base: dict[str, t.Any] = {
+        "lead_id": f"{channel}|{rng.getrandbits(64):016x}",
+        "source": "bayut",
+        "lead_target": "listing",
+        "date_time": _wall(when),
+        "inquirer_details": {
+            "name": name,
+            "cell": cell,
+            "email": "" if channel == "whatsapp" else f"{name.split()[0].lower()}@example.com",
+            "message": f"Hi, I am interested in {listing[1]}.",
+        },
+    }
+    if channel == "whatsapp":
+        steps = ["sent", "delivered", "read"][: rng.randint(1, 3)]
+        base["delivery_notifications"] = [
+            {"status": step, "created_at": _wall(when + dt.timedelta(seconds=2 + 15 * i))}
+            for i, step in reversed(list(enumerate(steps)))
+        ]
+        base["interested_in_tern"] = None
+        if rng.random() < SOME:
+            base["visitor_intent"] = rng.choice(["buy", {"intent": "rent", "budget": "120000"}])
+    targets = (
+        ("listing", "agent")
+        if channel == "whatsapp" or rng.random() < SOME
+        else ("listing", "agent", "agency")
+    )
+    rows = []
+    for target in targets:
+        key, details = _details(target, listing, agent)
+        rows.append((f"{channel}/{target}/1", {**base, key: details}))
+    return rows
+
+
+def _story(rng: random.Random, when: dt.datetime) -> dict[str, t.Any]:
+    name, cell = rng.choice(PEOPLE)
+    listing = rng.choice(LISTINGS)
+    kind = rng.choice(["property", "project", "location"])
+    story: dict[str, t.Any] = {"story_id": rng.randint(10_000, 99_999)}
+    if kind == "property":
+        story["listing_details"] = {
+            "listing_reference": listing[1],
+            "current_type": "for_sale",
+            "listing_url": f"https://www.bayut.com/property/details-{listing[0]}.html",
+        }
+    elif kind == "project":
+        story["project_details"] = {
+            "project_name_en": "Marina Vista",
+            "developer_name_en": "Emaar",
+            "project_image_path": "https://images.example/marina-vista.jpg",
+        }
+    return {
+        "lead_id": f"story|{rng.getrandbits(64):016x}",
+        "date_time": _wall(when),
+        "inquirer_details": {"name": name, "cell": cell},
+        "story_details": story,
+    }
+
+
+def _add_targeted(data: Dataset, rng: random.Random, now: dt.datetime, days: int) -> None:
+    """Add the newer form's rows: enquiries per target, story leads, lifetime view totals."""
+    for key in TARGETED_KEYS:
+        data.rows[key], data.late[key] = [], []
+    hours_ago = (2, 3)
+    for channel in ("email", "whatsapp"):
+        for when in _events(rng, now, days, per_day=2):
+            for key, row in _enquiry(rng, channel, when):
+                data.rows[key].append(row)
+        for n, h in enumerate(hours_ago):
+            for key, row in _enquiry(rng, channel, now - dt.timedelta(hours=h, minutes=7 * n)):
+                data.late[key].append(row)
+    data.rows["story_leads"] = [_story(rng, when) for when in _events(rng, now, days, per_day=1)]
+    data.late["story_leads"] = [_story(rng, now - dt.timedelta(hours=h)) for h in hours_ago]
+    for key in VIEW_KEYS:
+        channel, target, _ = key.split("/")
+        owners: list[t.Any] = LISTINGS if target == "listing" else AGENTS if target == "agent" else [AGENCY]
+        for owner in owners:
+            details_key, details = _details(
+                target,
+                owner if target == "listing" else LISTINGS[0],
+                owner if target == "agent" else AGENTS[0],
+            )
+            last_view = now - dt.timedelta(hours=rng.randint(1, 24 * days))
+            count = rng.randint(1, 400)
+            data.rows[key].append(
+                {
+                    "lead_id": f"{channel}|{rng.getrandbits(64):016x}",
+                    "date_time": _wall(last_view),
+                    details_key: details,
+                    # Drift: some counters arrive as strings.
+                    COUNTER_NAMES[channel]: str(count) if count % 3 == 0 else count,
+                }
+            )

@@ -149,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         query = parse_query(raw_query)
         kind = query.get("type", "")
-        if kind not in data.TYPES:
+        if kind not in data.ALL_TYPES:
             # The live answer to an unknown type is undocumented; Laravel's 422 is our guess.
             self.send_json(*invalid("type", "The selected type is invalid."))
             return
@@ -170,13 +170,17 @@ class Handler(BaseHTTPRequestHandler):
             message = f"The timestamp must be a date after or equal to {floor.strftime(data.WALL)}."
             self.send_json(*invalid("timestamp", message))
             return
+        # A wrong type/target/is_trulead combination is accepted silently, and answers nothing.
+        key = data.dataset_key(kind, query.get("target"), query.get("is_trulead"))
         with state.lock:
             fault = state.take_fault(kind)
             if state.timestamp_zone is not DUBAI:
                 # The server read the timestamp in another zone: compare in Dubai wall-clock.
                 since = since.replace(tzinfo=state.timestamp_zone).astimezone(DUBAI).replace(tzinfo=None)
             cutoff = since.date().isoformat() if kind in data.DAILY_TYPES else since.strftime(data.WALL)
-            rows = [r for r in state.dataset.rows[kind] if row_time(kind, r) >= cutoff]
+            rows = list(state.dataset.rows[key]) if key else []
+            if key not in data.VIEW_KEYS:  # view totals ignore the timestamp
+                rows = [r for r in rows if row_time(kind, r) >= cutoff]
             rows.sort(key=lambda r: row_time(kind, r), reverse=True)
             body = json.dumps(rows).encode()
             if fault is None or fault.kind in {"slow", "truncate"}:
@@ -232,10 +236,16 @@ class Handler(BaseHTTPRequestHandler):
             elif (method, action) == ("POST", "reset"):
                 state.reset_data()
                 self.send_json(HTTPStatus.OK, {"reset": True})
+            elif (method, action) == ("POST", "retire-listing"):
+                self.send_json(HTTPStatus.OK, {"dropped": state.dataset.retire_listing()})
             elif (method, action) == ("GET", "rows"):
-                kind = parse_query(raw_query).get("type", "")
-                rows = sorted(state.dataset.rows.get(kind, []), key=lambda r: row_time(kind, r), reverse=True)
-                self.send_json(HTTPStatus.OK if kind in data.TYPES else HTTPStatus.NOT_FOUND, rows)
+                query = parse_query(raw_query)
+                kind = query.get("type", "")
+                key = data.dataset_key(kind, query.get("target"), query.get("is_trulead"))
+                rows = sorted(
+                    state.dataset.rows.get(key or "", []), key=lambda r: row_time(kind, r), reverse=True
+                )
+                self.send_json(HTTPStatus.OK if key else HTTPStatus.NOT_FOUND, rows)
             elif (method, action) == ("GET", "requests"):
                 self.send_json(HTTPStatus.OK, state.requests)
             else:
