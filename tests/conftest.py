@@ -314,3 +314,47 @@ def upsert(*runs: Output) -> dict[str, dict[tuple, dict]]:
             for record in records:
                 store.setdefault(kind, {})[tuple(record[k] for k in keys[kind])] = record
     return store
+
+
+#: The newer form's streams: which "type/target/is_trulead" rows of the sandbox feed them.
+TARGETED_ROUTES: dict[str, tuple[str, ...]] = {
+    "call_logs": ("call_logs",),
+    "email_enquiries": ("email/listing/1", "email/agent/1", "email/agency/1"),
+    "whatsapp_enquiries": ("whatsapp/listing/1", "whatsapp/agent/1"),
+    "story_leads": ("story_leads",),
+    "phone_view_totals": ("phone/listing/0", "phone/agent/0", "phone/agency/0"),
+    "sms_view_totals": ("sms/listing/0", "sms/agent/0"),
+    "whatsapp_view_totals": ("whatsapp/listing/0", "whatsapp/agent/0"),
+}
+
+
+def expected_targeted(server, stream: str) -> list[tuple]:
+    """The sandbox's rows behind a targeted stream, as identities (one per lead for enquiries)."""
+    base = server.url.split("/api-v7")[0]
+    if stream == "call_logs":
+        return expected(server, "call_logs")
+    found: dict[tuple, list[str]] = {}
+    for route in TARGETED_ROUTES[stream]:
+        kind, _, rest = route.partition("/")
+        target, _, trulead = rest.partition("/")
+        params = {"type": kind, **({"target": target, "is_trulead": trulead} if target else {})}
+        for row in requests.get(f"{base}/_sandbox/rows", params=params, timeout=10).json():
+            if stream.endswith("_view_totals"):
+                count = next(v for k, v in row.items() if k.endswith("_views"))
+                found[(target, row["lead_id"], int(count), utc(row["date_time"]))] = []
+            else:
+                found.setdefault((row["lead_id"], utc(row["date_time"])), []).append(target)
+    if stream == "story_leads" or stream.endswith("_view_totals"):
+        return sorted(found)
+    return sorted((*key, tuple(targets)) for key, targets in found.items())
+
+
+def got_targeted(records: list[dict], stream: str) -> list[tuple]:
+    """The tap's (upserted) records of a targeted stream, as identities."""
+    if stream == "call_logs":
+        return got(records, "call_logs")
+    if stream.endswith("_view_totals"):
+        return sorted((r["target"], r["lead_id"], r["views"], r["date_time"]) for r in records)
+    if stream == "story_leads":
+        return sorted((r["lead_id"], r["date_time"]) for r in records)
+    return sorted((r["lead_id"], r["date_time"], tuple(r["targets"])) for r in records)

@@ -14,7 +14,15 @@ import pytest
 
 from tap_bayut.sandbox import data
 from tap_bayut.sandbox.demo import postgres, query
-from tests.conftest import SANDBOX_KEY, control, expected, got
+from tests.conftest import (
+    SANDBOX_KEY,
+    TARGETED_ROUTES,
+    control,
+    expected,
+    expected_targeted,
+    got,
+    got_targeted,
+)
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -145,3 +153,34 @@ def test_quick_start_demo_runs_and_every_table_matches():
     ]
     assert verdicts == ["ok"] * (2 * len(data.TYPES))
     assert "Stopped the sandbox and PostgreSQL" in done.stdout
+
+
+def test_targeted_form_into_postgres_drops_retired_totals(sandbox, database, tmp_path):
+    """The newer form by pipe: enquiries land once per lead; ACTIVATE_VERSION retires gone totals."""
+    tap_config = tmp_path / "tap.json"
+    tap_config.write_text(
+        json.dumps({"api_key": SANDBOX_KEY, "api_url": sandbox.url, "api_form": "targeted"})
+    )
+    target_config = tmp_path / "target.json"
+    target_config.write_text(json.dumps({"sqlalchemy_url": database, "default_target_schema": "targeted"}))
+
+    def live(stream: str) -> list[dict[str, t.Any]]:
+        return [row for row in table(database, "targeted", stream) if row["_sdc_deleted_at"] is None]
+
+    state = pipe(tap_config, target_config, None, tmp_path)
+    for stream in TARGETED_ROUTES:
+        assert got_targeted(live(stream), stream) == expected_targeted(sandbox, stream), stream
+    control(sandbox, "publish-late")
+    control(sandbox, "grow-counters")
+    retired = sandbox.state.dataset.retire_listing()
+    pipe(tap_config, target_config, state, tmp_path)
+    for stream in TARGETED_ROUTES:
+        assert got_targeted(live(stream), stream) == expected_targeted(sandbox, stream), stream
+    deleted = [
+        row
+        for stream in ("phone_view_totals", "sms_view_totals", "whatsapp_view_totals")
+        for row in table(database, "targeted", stream)
+        if row["_sdc_deleted_at"] is not None
+    ]
+    assert retired > 0
+    assert len(deleted) == retired

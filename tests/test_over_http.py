@@ -12,7 +12,18 @@ import pytest
 import requests
 
 from tap_bayut.sandbox import data
-from tests.conftest import SANDBOX_KEY, control, expected, got, parse_messages, run_cli, upsert
+from tests.conftest import (
+    SANDBOX_KEY,
+    TARGETED_ROUTES,
+    control,
+    expected,
+    expected_targeted,
+    got,
+    got_targeted,
+    parse_messages,
+    run_cli,
+    upsert,
+)
 
 
 @pytest.fixture
@@ -154,3 +165,31 @@ def test_killed_mid_run_and_resumed_loses_nothing(sandbox, config, tmp_path):
     store = upsert(killed, resumed)
     for kind in data.TYPES:
         assert got(list(store[kind].values()), kind) == expected(sandbox, kind), kind
+
+
+def test_targeted_form_full_then_incremental_equals_the_sandbox(sandbox, config, tmp_path):
+    """The newer form over HTTP: after upsert, every stream equals the sandbox, run after run."""
+    targeted = {**config, "api_form": "targeted"}
+    code, first, err = run_cli(targeted, tmp_path=tmp_path)
+    assert code == 0, err
+    for stream in TARGETED_ROUTES:
+        assert got_targeted(list(upsert(first)[stream].values()), stream) == expected_targeted(
+            sandbox, stream
+        ), stream
+
+    control(sandbox, "publish-late")
+    control(sandbox, "grow-counters")
+    control(sandbox, "retire-listing")
+    code, second, err = run_cli(targeted, first.states[-1], tmp_path=tmp_path)
+    assert code == 0, err
+    store = upsert(first, second)
+    for stream in ("call_logs", "email_enquiries", "whatsapp_enquiries", "story_leads"):
+        assert got_targeted(list(store[stream].values()), stream) == expected_targeted(sandbox, stream), (
+            stream
+        )
+        assert len(second.records[stream]) < len(first.records[stream]), stream
+    # Snapshots: the second sync alone is the truth; the retired listing's totals are gone.
+    for stream in ("phone_view_totals", "sms_view_totals", "whatsapp_view_totals"):
+        assert got_targeted(second.records[stream], stream) == expected_targeted(sandbox, stream), stream
+        assert len(second.records[stream]) < len(first.records[stream]), stream
+        assert [m["stream"] for m in second.messages if m["type"] == "ACTIVATE_VERSION"].count(stream) == 1
