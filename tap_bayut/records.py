@@ -19,44 +19,59 @@ class RowShapeError(ValueError):
     """A value cannot be read as the type its schema declares."""
 
 
+Convert = t.Callable[[t.Any], t.Any]
+
+
 def _types(schema: dict[str, t.Any]) -> set[str]:
     declared = schema.get("type", [])
     return {declared} if isinstance(declared, str) else set(declared)
 
 
-def normalise(value: t.Any, schema: dict[str, t.Any], zone: ZoneInfo, path: str) -> t.Any:  # noqa: ANN401, PLR0911
-    """Coerce one value to its schema: UTC instants, integer counters, string ids."""
-    types = _types(schema)
-    if "object" in types and isinstance(value, dict):
-        properties = schema.get("properties", {})
-        return {
-            key: normalise(item, properties.get(key, {}), zone, f"{path}.{key}")
-            for key, item in value.items()
-        }
-    if "array" in types and isinstance(value, list):
-        items = schema.get("items", {})
-        return [normalise(item, items, zone, f"{path}[]") for item in value]
-    if is_empty(value):
-        # "" is a real (empty) text, so only typed fields read it as "no value".
-        return value if value == "" and schema.get("format") is None and "string" in types else None
-    fmt = schema.get("format")
-    try:
-        if fmt == "date-time":
-            return to_utc_string(parse_instant(str(value), zone))
-        if fmt == "date":
-            return str(value).strip()[:10]
-        if "integer" in types and not isinstance(value, bool):
-            return int(float(value)) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError) as exc:
-        expected = fmt or "integer"
-        msg = f"{path}: cannot read {value!r} as {expected}"
-        raise RowShapeError(msg) from exc
-    if "string" in types and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    if "string" in types and isinstance(value, (dict, list)):
-        # An object where text was declared: keep it whole, as JSON text.
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+def _unchanged(value: t.Any) -> t.Any:  # noqa: ANN401
     return value
+
+
+def converter(schema: dict[str, t.Any], zone: ZoneInfo, path: str) -> Convert:  # noqa: C901
+    """Compile a schema, once per stream, into a function that coerces one value to it.
+
+    It makes UTC instants of date-times (bare ones read in ``zone``), integers of counters
+    sent as strings, strings of ids sent as integers, JSON text of objects where text is
+    declared, and null of the API's empty values ("", "None") in typed fields. Fields the
+    schema does not declare pass through unchanged.
+    """
+    types, fmt = _types(schema), schema.get("format")
+    properties = {
+        key: converter(sub, zone, f"{path}.{key}") for key, sub in schema.get("properties", {}).items()
+    }
+    items = converter(schema.get("items", {}), zone, f"{path}[]") if "array" in types else _unchanged
+    is_text = "string" in types and fmt is None
+
+    def convert(value: t.Any) -> t.Any:  # noqa: ANN401, PLR0911
+        if "object" in types and isinstance(value, dict):
+            return {key: properties.get(key, _unchanged)(item) for key, item in value.items()}
+        if "array" in types and isinstance(value, list):
+            return [items(item) for item in value]
+        if is_empty(value):
+            # "" is a real (empty) text, so only typed fields read it as "no value".
+            return value if value == "" and is_text else None
+        try:
+            if fmt == "date-time":
+                return to_utc_string(parse_instant(str(value), zone))
+            if fmt == "date":
+                return str(value).strip()[:10]
+            if "integer" in types and not isinstance(value, bool):
+                return int(value) if not isinstance(value, str) else int(float(value))
+        except (TypeError, ValueError) as exc:
+            msg = f"{path}: cannot read {value!r} as {fmt or 'integer'}"
+            raise RowShapeError(msg) from exc
+        if "string" in types and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if "string" in types and isinstance(value, (dict, list)):
+            # An object where text was declared: keep it whole, as JSON text.
+            return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return value
+
+    return convert
 
 
 def gather_extras(row: dict[str, t.Any], schema: dict[str, t.Any]) -> dict[str, t.Any]:
