@@ -13,6 +13,7 @@ from http import HTTPStatus
 from urllib.parse import quote, quote_plus, urlencode
 from zoneinfo import ZoneInfo
 
+import msgspec
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
@@ -273,12 +274,20 @@ class BayutStream(RESTStream):
         raise BayutError(msg)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        """Read the body as one JSON array; an empty body is no rows, anything else fails."""
-        if not response.content.strip():
+        """Read the body as one JSON array; an empty body is no rows, anything else fails.
+
+        The whole body is checked to be a JSON array before any row is read, but each row
+        becomes a dict only when it is read: memory holds the body and one row, not every
+        row at once.
+        """
+        body = response.content
+        if not body or body.isspace():
             return []
         try:
-            rows = json.loads(response.content)
-        except ValueError:
+            raw_rows = msgspec.json.decode(body, type=list[msgspec.Raw])
+        except msgspec.ValidationError:
+            self._not_rows(response)
+        except msgspec.DecodeError:
             kind = response.headers.get("Content-Type", "no content type")
             msg = (
                 f"Bayut answered type={self.lead_type} with HTTP {response.status_code} and a body "
@@ -286,13 +295,21 @@ class BayutStream(RESTStream):
                 "or a proxy's error page looks like this."
             )
             raise BayutError(msg) from None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            msg = (
-                f"Bayut answered type={self.lead_type} with JSON that is not an array of objects: "
-                f"{self._excerpt(response)}"
-            )
-            raise BayutError(msg)
-        return rows
+        return self._rows(raw_rows, response)
+
+    def _rows(self, raw_rows: list[msgspec.Raw], response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        for raw in raw_rows:
+            row = msgspec.json.decode(raw)
+            if not isinstance(row, dict):
+                self._not_rows(response)
+            yield row
+
+    def _not_rows(self, response: requests.Response) -> t.NoReturn:
+        msg = (
+            f"Bayut answered type={self.lead_type} with JSON that is not an array of objects: "
+            f"{self._excerpt(response)}"
+        )
+        raise BayutError(msg)
 
     # Records
 
