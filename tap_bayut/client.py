@@ -31,6 +31,7 @@ from tap_bayut.times import (
     parse_instant,
     six_month_floor,
     start_of_day,
+    to_utc_string,
     to_wire,
     utc_now,
 )
@@ -212,7 +213,8 @@ class BayutStream(RESTStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         """Fetch the window; if the server's floor has moved past its start, ask once more from there."""
-        self._start = self.request_start(context, utc_now())
+        self._asked_at = utc_now()
+        self._start = self.request_start(context, self._asked_at)
         for attempt in (1, 2):
             try:
                 yield from super().get_records(context)
@@ -402,22 +404,34 @@ class BayutStream(RESTStream):
 class EnquiryStream(BayutStream):
     """Enquiries of the newer form: one partition per target, each with its own bookmark.
 
-    All targets ask from the oldest of their bookmarks, so a lead that several targets
-    return is read under all of them in one run; each row then carries the details and
-    targets seen so far for its ``lead_id``, so the last write of a run holds them all.
+    All targets ask from the oldest of their read positions, so a lead that several
+    targets return is read under all of them in one run; each row then carries the details
+    and targets seen so far for its ``lead_id``, so the last write of a run holds them all.
+    A target's read position is its bookmark or, if later, when it was last read through
+    (``read_until``), so a target with few or no enquiries does not hold the others back.
     """
 
     primary_keys = ("lead_id",)
     is_trulead = 1
     DETAILS: t.ClassVar[tuple[str, ...]] = ("listing_details", "agent_details", "agency_details")
+    READ_UNTIL: t.ClassVar[str] = "read_until"
 
     def _bookmark(self, context: Context | None) -> str | None:  # noqa: ARG002
-        """Return the oldest bookmark of all targets (None while any target has none)."""
+        """Return the oldest read position of all targets (None while a target was never read)."""
         own_bookmark = super()._bookmark
-        marks = [own_bookmark(partition) for partition in self.partitions or []]
-        if None in marks:
-            return None
-        return min(t.cast("list[str]", marks), key=lambda mark: parse_instant(mark, UTC))
+        positions = []
+        for partition in self.partitions or []:
+            read_until = self.get_context_state(partition).get(self.READ_UNTIL)
+            marks = [mark for mark in (own_bookmark(partition), read_until) if mark]
+            if not marks:
+                return None
+            positions.append(max(marks, key=_instant))
+        return min(positions, key=_instant) if positions else None
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """Read one target; once all its rows are out, note that it was read through."""
+        yield from super().get_records(context)
+        self.get_context_state(context)[self.READ_UNTIL] = to_utc_string(self._asked_at)
 
     @cached_property
     def _seen(self) -> dict[str, dict[str, t.Any]]:
@@ -473,6 +487,10 @@ class ViewTotalsStream(BayutStream):
         counters = [key for key in row if key.endswith(("_views", "_clicks"))]
         row["views"] = next((row[key] for key in counters if row[key] not in (None, "")), None)
         return row
+
+
+def _instant(mark: str) -> dt.datetime:
+    return parse_instant(mark, UTC)
 
 
 def _retry_after(exception: BaseException | None) -> float | None:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tap_bayut.client import BayutStream
 from tap_bayut.tap import TapBayut
 from tests.conftest import API_URL, CALL_LOG, CONFIG, run_tap
 
@@ -279,3 +280,32 @@ def test_switching_forms_keeps_the_call_logs_bookmark(requests_mock):
     run_tap(config=TARGETED, state=documented.states[-1], streams=["call_logs"])
     # The documented run's bookmark, 2026-12-03T11:26:23Z, less 24 h, in Dubai.
     assert queries(requests_mock) == ["type=call_logs&timestamp=2026-12-02%2015%3A26%3A23"]
+
+
+def test_a_target_with_no_enquiries_does_not_hold_the_others_back(requests_mock):
+    """An agent target that never returns rows is read through, so run two asks from run one's time."""
+    serve(requests_mock, {"whatsapp/listing/1": [WHATSAPP_ROW]})
+    first = run_tap(config=TARGETED, streams=["whatsapp_enquiries"])
+    partitions = first.states[-1]["bookmarks"]["whatsapp_enquiries"]["partitions"]
+    assert [p.get("read_until") for p in partitions] == ["2026-12-04T12:00:00+00:00"] * 2
+    requests_mock.reset_mock()
+    run_tap(config=TARGETED, state=first.states[-1], streams=["whatsapp_enquiries"])
+    # NOW (12:00Z) less 24 h is 16:00 in Dubai the day before; not the floor, not start_date.
+    assert queries(requests_mock) == [
+        "type=whatsapp&target=listing&is_trulead=1&timestamp=2026-12-03%2016%3A00%3A00",
+        "type=whatsapp&target=agent&is_trulead=1&timestamp=2026-12-03%2016%3A00%3A00",
+    ]
+
+
+def test_a_failed_target_is_not_marked_read_through(requests_mock, monkeypatch):
+    """read_until is written only after all of a target's rows are out, never for a failed one."""
+    monkeypatch.setattr(BayutStream, "STATE_MSG_FREQUENCY", 1)
+    garbled = {**WHATSAPP_ROW, "lead_id": "whatsapp|bad", "date_time": "garbled"}
+    serve(requests_mock, {"whatsapp/listing/1": [WHATSAPP_ROW], "whatsapp/agent/1": [WHATSAPP_ROW, garbled]})
+    out = run_tap(config=TARGETED, streams=["whatsapp_enquiries"], allow_error=True)
+    assert "garbled" in str(out.error)
+    last = {
+        p["context"]["target"]: p for p in out.states[-1]["bookmarks"]["whatsapp_enquiries"]["partitions"]
+    }
+    assert last["listing"]["read_until"] == "2026-12-04T12:00:00+00:00"
+    assert "read_until" not in last["agent"]
