@@ -145,6 +145,13 @@ class TapBayut(Tap):
             errors = self._setting_errors()
             if errors:
                 raise SettingError(" ".join(errors))
+        if self.input_catalog and (unknown := sorted(set(self.input_catalog) - set(self.streams))):
+            # Typically a catalog discovered under the other api_form: its streams would be skipped.
+            self.logger.warning(
+                "The catalog names streams that api_form %r does not have (%s): run --discover again.",
+                self.config.get("api_form", "documented"),
+                ", ".join(unknown),
+            )
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """Run the SDK's JSON Schema check; report in one line, never quoting the key."""

@@ -51,11 +51,17 @@ def is_empty(value: object) -> bool:
 
 
 def minus_months(moment: dt.datetime, months: int) -> dt.datetime:
-    """Go back calendar months, clamping the day to the target month's last day."""
+    """Go back calendar months; a day the month lacks overflows into the next (31 Aug - 6: 3 Mar).
+
+    That is PHP's (and Carbon's default) arithmetic. Clamping instead (28 Feb) gives an
+    earlier date, so the overflowed one is never before the server's floor, whichever of
+    the two the server uses.
+    """
     index = moment.year * 12 + moment.month - 1 - months
     year, month = divmod(index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
+    last_day = calendar.monthrange(year, month + 1)[1]
+    clamped = moment.replace(year=year, month=month + 1, day=min(moment.day, last_day))
+    return clamped + dt.timedelta(days=max(moment.day - last_day, 0))
 
 
 def six_month_floor(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime:

@@ -333,7 +333,7 @@ def expected_targeted(server, stream: str) -> list[tuple]:
     base = server.url.split("/api-v7")[0]
     if stream == "call_logs":
         return expected(server, "call_logs")
-    found: dict[tuple, list[str]] = {}
+    found: dict[tuple, dict[str, t.Any]] = {}
     for route in TARGETED_ROUTES[stream]:
         kind, _, rest = route.partition("/")
         target, _, trulead = rest.partition("/")
@@ -341,12 +341,28 @@ def expected_targeted(server, stream: str) -> list[tuple]:
         for row in requests.get(f"{base}/_sandbox/rows", params=params, timeout=10).json():
             if stream.endswith("_view_totals"):
                 count = next(v for k, v in row.items() if k.endswith("_views"))
-                found[(target, row["lead_id"], int(count), utc(row["date_time"]))] = []
+                found[(target, row["lead_id"], int(count), utc(row["date_time"]))] = {}
             else:
-                found.setdefault((row["lead_id"], utc(row["date_time"])), []).append(target)
+                # One lead, seen under several targets: its targets and each target's details.
+                seen = found.setdefault((row["lead_id"], utc(row["date_time"])), {"targets": []})
+                seen["targets"].append(target)
+                seen |= {
+                    key: row[key]
+                    for key in ("listing_details", "agent_details", "agency_details")
+                    if key in row
+                }
     if stream == "story_leads" or stream.endswith("_view_totals"):
         return sorted(found)
-    return sorted((*key, tuple(targets)) for key, targets in found.items())
+    return sorted((*key, tuple(seen["targets"]), *_details_identity(seen)) for key, seen in found.items())
+
+
+def _details_identity(row: dict) -> tuple:
+    """The listing id, agent e-mail and agency name a lead carries (None where absent)."""
+    listing, agent, agency = (
+        row.get(key) or {} for key in ("listing_details", "agent_details", "agency_details")
+    )
+    listing_id = listing.get("listing_id")
+    return (None if listing_id is None else str(listing_id), agent.get("email"), agency.get("name"))
 
 
 def got_targeted(records: list[dict], stream: str) -> list[tuple]:
@@ -357,4 +373,4 @@ def got_targeted(records: list[dict], stream: str) -> list[tuple]:
         return sorted((r["target"], r["lead_id"], r["views"], r["date_time"]) for r in records)
     if stream == "story_leads":
         return sorted((r["lead_id"], r["date_time"]) for r in records)
-    return sorted((r["lead_id"], r["date_time"], tuple(r["targets"])) for r in records)
+    return sorted((r["lead_id"], r["date_time"], tuple(r["targets"]), *_details_identity(r)) for r in records)

@@ -22,6 +22,7 @@ from tests.conftest import (
     got_targeted,
     parse_messages,
     run_cli,
+    sandbox_rows,
     upsert,
 )
 
@@ -193,3 +194,14 @@ def test_targeted_form_full_then_incremental_equals_the_sandbox(sandbox, config,
         assert got_targeted(second.records[stream], stream) == expected_targeted(sandbox, stream), stream
         assert len(second.records[stream]) < len(first.records[stream]), stream
         assert [m["stream"] for m in second.messages if m["type"] == "ACTIVATE_VERSION"].count(stream) == 1
+
+
+def test_floor_refused_over_http_is_asked_again_from_the_servers_floor(sandbox, config, tmp_path):
+    """Read as UTC, the tap's floor is 4 hours behind the sandbox's Dubai floor: 422, then a retry."""
+    code, out, err = run_cli({**config, "timezone": "UTC"}, tmp_path=tmp_path)
+    assert code == 0, err
+    log = requests.get(sandbox.url.split("/api-v7")[0] + "/_sandbox/requests", timeout=10).json()
+    leads = [entry["status"] for entry in log if "type=leads&" in entry["path"]]
+    assert leads == [422, 200]
+    assert "Stream leads: the API's six-month floor is" in err
+    assert len(out.records["leads"]) == len(sandbox_rows(sandbox, "leads"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import pytest
@@ -148,3 +149,19 @@ def test_dubizzle_endpoint_is_used_as_given(requests_mock):
     requests_mock.get(url, json=[])
     run_tap(config={"api_url": url}, streams=["leads"])
     assert requests_mock.request_history[0].url.startswith(f"{url}?type=leads&timestamp=")
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # 31 Aug less six months: PHP overflows to 3 Mar; clamping would say 28 Feb, before it.
+        ("2026-08-31T06:00:00+00:00", "2026-03-03%2010%3A01%3A00"),
+        ("2026-12-04T12:00:00+00:00", "2026-06-04%2016%3A01%3A00"),
+    ],
+)
+def test_floor_is_never_before_the_servers_on_month_ends(requests_mock, monkeypatch, now, expected):
+    """The floor uses PHP's overflowing month arithmetic, the later of the two readings."""
+    monkeypatch.setattr("tap_bayut.client.utc_now", lambda: dt.datetime.fromisoformat(now))
+    requests_mock.get(f"{API_URL}?type=leads", json=[])
+    run_tap(config={"start_date": None}, streams=["leads"])
+    assert wire_timestamp(requests_mock, "leads") == expected

@@ -6,13 +6,14 @@ import datetime as dt
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import requests
 
 from tap_bayut.sandbox import data
-from tap_bayut.sandbox.server import Fault, _fault_arg, parse_query, six_months_before
+from tap_bayut.sandbox.server import Fault, Server, State, _fault_arg, parse_query
 from tests.conftest import SANDBOX_KEY
 
 DUBAI = dt.timezone(dt.timedelta(hours=4))
@@ -86,23 +87,34 @@ def test_missing_timestamp_is_422(sandbox):
     assert answer.json()["message"] == "The timestamp field is required."
 
 
-def test_timestamp_behind_the_six_month_floor_is_422_naming_it(sandbox):
-    """Seven months back is refused; the body names the floor, six calendar months ago."""
-    before = dubai_now()
-    answer = get(sandbox, timestamp=(before - dt.timedelta(days=214)).strftime("%Y-%m-%d %H:%M:%S"))
-    assert answer.status_code == 422
-    floor = re.search(r"after or equal to (\S+ \S+)\.", answer.json()["message"])
-    assert floor is not None
-    named = dt.datetime.strptime(floor.group(1), "%Y-%m-%d %H:%M:%S")
-    assert six_months_before(before.replace(microsecond=0)) <= named <= six_months_before(dubai_now())
-    assert answer.json()["errors"]["timestamp"] == [answer.json()["message"]]
-
-
-def test_six_months_clamps_to_the_end_of_shorter_months():
-    """31 August less six months is 28 February (29 in a leap year)."""
-    assert six_months_before(dt.datetime(2026, 8, 31, 10, 0, 0)) == dt.datetime(2026, 2, 28, 10, 0, 0)
-    assert six_months_before(dt.datetime(2028, 8, 31, 10, 0, 0)) == dt.datetime(2028, 2, 29, 10, 0, 0)
-    assert six_months_before(dt.datetime(2027, 3, 15, 1, 2, 3)) == dt.datetime(2026, 9, 15, 1, 2, 3)
+@pytest.mark.parametrize(
+    ("now", "floor"),
+    [
+        ("2026-12-04 16:30:05", "2026-06-04 16:30:05"),
+        # PHP's month arithmetic overflows: there is no 31 February.
+        ("2026-08-31 10:00:00", "2026-03-03 10:00:00"),
+        ("2028-08-31 10:00:00", "2028-03-02 10:00:00"),
+    ],
+)
+def test_timestamp_behind_the_floor_is_422_naming_it(now, floor):
+    """A second before six calendar months ago is refused, naming the floor; the floor itself is not."""
+    pinned = dt.datetime.strptime(now, "%Y-%m-%d %H:%M:%S").replace(tzinfo=DUBAI)
+    server = Server(State(api_key=SANDBOX_KEY, clock=lambda: pinned), quiet=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        just_before = (dt.datetime.strptime(floor, "%Y-%m-%d %H:%M:%S") - dt.timedelta(seconds=1)).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        refused = get(server, timestamp=just_before)
+        accepted = get(server, timestamp=floor)
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = f"The timestamp must be a date after or equal to {floor}."
+    assert refused.status_code == 422
+    assert refused.json() == {"message": message, "errors": {"timestamp": [message]}}
+    assert accepted.status_code == 200
 
 
 def test_query_parser_keeps_plus_and_decodes_percent():
@@ -206,6 +218,33 @@ def test_unknown_fault_kind_is_refused(sandbox):
     answer = control(sandbox, "faults", {"kind": "explode"})
     assert answer.status_code == 400
     assert "truncate" in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "named"),
+    [
+        ({"kind": "status", "status": 599}, "status"),
+        ({"kind": "status", "status": "429"}, "status"),
+        ({"kind": "status", "status": 200}, "status"),
+        ({"kind": "status", "retry_after": "2"}, "retry_after"),
+        ({"kind": "slow", "delay": -1}, "delay"),
+        ({"kind": "html", "times": -2}, "times"),
+        ({"kind": "html", "colour": "red"}, "colour"),
+    ],
+)
+def test_malformed_faults_are_refused_and_change_nothing(sandbox, fault, named):
+    """A fault the handler could not play is a 400 naming the field; the API stays healthy."""
+    answer = control(sandbox, "faults", [{"kind": "html"}, fault])
+    assert answer.status_code == 400
+    assert named in answer.json()["message"]
+    assert get(sandbox).status_code == 200
+
+
+def test_control_body_that_is_not_json_is_400(sandbox):
+    """Garbage to the control endpoint is answered, not a dropped connection."""
+    base = sandbox.url.split("/api-v7")[0]
+    answer = requests.post(f"{base}/_sandbox/faults", data=b"{not json", timeout=10)
+    assert answer.status_code == 400
 
 
 def test_late_rows_are_published_in_the_past(sandbox):

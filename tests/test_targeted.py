@@ -309,3 +309,12 @@ def test_a_failed_target_is_not_marked_read_through(requests_mock, monkeypatch):
     }
     assert last["listing"]["read_until"] == "2026-12-04T12:00:00+00:00"
     assert "read_until" not in last["agent"]
+
+
+def test_catalog_from_the_other_form_is_warned_about(caplog):
+    """A documented-form catalog used with api_form targeted names the streams it would skip."""
+    documented = TapBayut(config=CONFIG, parse_env_config=False).catalog_dict
+    TapBayut(config={**CONFIG, **TARGETED}, catalog=documented, parse_env_config=False)
+    [warning] = [r.getMessage() for r in caplog.records if "run --discover again" in r.getMessage()]
+    assert "agent_whatsapp_leads, leads, phone_views, sms_clicks, whatsapp_leads, whatsapp_views" in warning
+    assert "call_logs" not in warning

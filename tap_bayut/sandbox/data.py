@@ -96,18 +96,21 @@ class Dataset:
             self.rows[key] = kept
         return dropped
 
-    def publish_late(self) -> int:
-        """Serve the held-back rows from now on; return how many there were."""
-        count = 0
+    def publish_late(self) -> dict[str, int]:
+        """Serve the held-back rows from now on; return how many there were, by type."""
+        counts = {kind: len(rows) for kind, rows in self.late.items()}
         for kind, rows in self.late.items():
             self.rows[kind].extend(rows)
-            count += len(rows)
         self.late = {kind: [] for kind in self.late}
-        return count
+        return counts
 
-    def grow_counters(self, today: dt.date) -> int:
-        """Add views to today's counter rows (creating them if needed); return rows touched."""
-        touched = 0
+    def grow_counters(self, now: dt.datetime) -> dict[str, int]:
+        """Add views to today's counter rows (creating them if needed) and to some lifetime totals.
+
+        Return how many rows grew, by type.
+        """
+        today = now.date()
+        touched: dict[str, int] = {}
         for kind in DAILY_TYPES:
             for listing_id, reference in LISTINGS[:2]:
                 day = today.isoformat()
@@ -126,13 +129,13 @@ class Dataset:
                         row["lead_id"] = ""
                     self.rows[kind].append(row)
                 row[kind] = int(row[kind]) + 3
-                touched += 1
+                touched[kind] = touched.get(kind, 0) + 1
         for key in VIEW_KEYS:
             for row in self.rows[key][:1]:
                 counter = COUNTER_NAMES[key.split("/")[0]]
                 row[counter] = int(row[counter]) + 5
-                row["date_time"] = f"{today.isoformat()} 00:00:01"
-                touched += 1
+                row["date_time"] = _wall(now)
+                touched[key] = touched.get(key, 0) + 1
         return touched
 
 

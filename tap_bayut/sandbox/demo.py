@@ -6,9 +6,11 @@ Run from a checkout of the repository (it uses its meltano.yml), after
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from tap_bayut.sandbox import data
-from tap_bayut.sandbox.server import Server, State, dubai_now
+from tap_bayut.sandbox.server import Server, State
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -88,7 +90,11 @@ def sandbox() -> Iterator[Server]:
 
 
 def meltano(args: list[str], env: dict[str, str], log: Path) -> None:
-    """Run Meltano from this environment, its output going to a log file; fail loudly."""
+    """Run Meltano from this environment, its output going to a log file; fail loudly.
+
+    It runs in its own process group, so that an interrupted demo stops it, and the tap
+    and target it started, too.
+    """
     executable = Path(sys.executable).with_name("meltano")
     if not executable.exists():
         sys.exit("meltano is not installed here: run  pip install -e . --group demo  first.")
@@ -96,11 +102,22 @@ def meltano(args: list[str], env: dict[str, str], log: Path) -> None:
     with log.open("a") as out:
         out.write(f"\n$ meltano {' '.join(args)}\n")
         out.flush()
-        done = subprocess.run([str(executable), *args], env=env, stdout=out, stderr=out, check=False)  # noqa: S603
-    if done.returncode != 0:
+        command = [str(executable), *args]
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out, start_new_session=True)  # noqa: S603
+        try:
+            process.wait()
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait()
+    if process.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-25:])
-        sys.exit(f"meltano {' '.join(args)} failed (exit {done.returncode}); the end of {log}:\n{tail}")
+        sys.exit(f"meltano {' '.join(args)} failed (exit {process.returncode}); the end of {log}:\n{tail}")
     say(f"  meltano {' '.join(args)}  ({time.monotonic() - started:.1f} s)")
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def query(url: str, sql: str) -> list[tuple[t.Any, ...]]:
@@ -140,32 +157,63 @@ def show_latest_leads(url: str) -> None:
         say(f"    {date_time:%Y-%m-%d %H:%M:%S}  {name:<16} {reference}")
 
 
-def main() -> None:
-    """Install, start, run twice, show, stop."""
+def main(argv: list[str] | None = None) -> None:
+    """Install, start, run twice, show, stop: also when interrupted or terminated."""
+    parser = argparse.ArgumentParser(prog="python -m tap_bayut.sandbox.demo", description=__doc__)
+    parser.add_argument(
+        "--no-install", action="store_true", help="skip `meltano install` (plugins already there)"
+    )
+    args = parser.parse_args(argv)
     if not Path("meltano.yml").exists():
         sys.exit("Run the demo from the tap-bayut checkout (where meltano.yml is).")
-    log = Path(tempfile.mkdtemp(prefix="tap-bayut-demo-logs-")) / "meltano.log"
-    env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    say("1. Installing the Meltano plugins (tap-bayut from this checkout, target-postgres)...")
-    meltano(["install"], env, log)
-    with sandbox() as server, postgres() as url:
-        env["TARGET_POSTGRES_SQLALCHEMY_URL"] = url
-        if server.server_address[1] != SANDBOX_PORT:
-            env["TAP_BAYUT_API_URL"] = server.url
-        say(f"2. Sandbox API on {server.url}; PostgreSQL (embedded, time zone UTC) started.")
-        say("3. First run: no state yet, so every stream starts at the API's six-month floor.")
-        meltano(["--environment", "sandbox", *PIPELINE, "--full-refresh"], env, log)
-        first = table_counts(url)
-        report(server, 0, first, None)
-        show_latest_leads(url)
-        since = len(server.state.requests)
-        late = server.state.dataset.publish_late()
-        grown = server.state.dataset.grow_counters(dubai_now().date())
-        say(f"4. The API publishes {late} rows stamped hours ago, and today's counters grow ({grown} rows).")
-        say("5. Second run: each stream asks from its bookmark less the lookback (counters: from the day).")
-        meltano(["--environment", "sandbox", *PIPELINE], env, log)
-        report(server, since, table_counts(url), first)
-    say("6. Stopped the sandbox and PostgreSQL. Meltano's log: " + str(log))
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _interrupted)
+    workdir = Path(tempfile.mkdtemp(prefix="tap-bayut-demo-logs-"))
+    log = workdir / "meltano.log"
+    # Settings exported in this shell (a real key, another api_form) must not leak into the
+    # demo; and a private Meltano state database makes every demo start from scratch.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TAP_BAYUT_", "TARGET_POSTGRES_", "MELTANO_"))
+    }
+    env |= {
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{workdir}/meltano.db",
+    }
+    try:
+        if not args.no_install:
+            say("1. Installing the Meltano plugins (tap-bayut from this checkout, target-postgres)...")
+            meltano(["install"], env, log)
+        with sandbox() as server, postgres() as url:
+            run(server, url, env, log)
+        say(f"6. Stopped the sandbox and PostgreSQL. Meltano's log: {log}")
+    except KeyboardInterrupt:
+        sys.exit(f"Interrupted: stopped what the demo started. Meltano's log: {log}")
+
+
+def run(server: Server, url: str, env: dict[str, str], log: Path) -> None:
+    """Run the pipeline twice against the sandbox and show what each run did."""
+    env = {**env, "TARGET_POSTGRES_SQLALCHEMY_URL": url}
+    if server.server_address[1] != SANDBOX_PORT:
+        env["TAP_BAYUT_API_URL"] = server.url
+    say(f"2. Sandbox API on {server.url}; PostgreSQL (embedded, time zone UTC) started.")
+    say("3. First run: no state yet, so every stream starts at the API's six-month floor.")
+    meltano(["--environment", "sandbox", *PIPELINE], env, log)
+    first = table_counts(url)
+    report(server, 0, first, None)
+    show_latest_leads(url)
+    since = len(server.state.requests)
+    dataset = server.state.dataset
+    late = dataset.publish_late()
+    grown = dataset.grow_counters(server.state.dubai_now())
+    say(
+        f"4. The API publishes {sum(late[k] for k in data.TYPES)} rows stamped hours ago, and "
+        f"{sum(grown.get(k, 0) for k in data.TYPES)} of today's counter rows grow."
+    )
+    say("5. Second run: each stream asks from its bookmark less the lookback (counters: from the day).")
+    meltano(["--environment", "sandbox", *PIPELINE], env, log)
+    report(server, since, table_counts(url), first)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ does not emulate.
 from __future__ import annotations
 
 import argparse
-import calendar
 import datetime as dt
 import json
 import re
@@ -46,12 +45,34 @@ class Fault:
 
     @classmethod
     def parse(cls, spec: dict[str, t.Any]) -> Fault:
-        """Build a fault from JSON or from ``kind=status,status=429,times=2`` pairs."""
+        """Build a fault from JSON or from ``kind=status,status=429,times=2`` pairs, or say what is wrong."""
         fault = cls(**spec)
-        if fault.kind not in FAULT_KINDS:
-            msg = f"unknown fault kind {fault.kind!r}; use one of {', '.join(FAULT_KINDS)}"
-            raise ValueError(msg)
+        number = (int, float)
+        problems = [
+            f"kind must be one of {', '.join(FAULT_KINDS)}" if fault.kind not in FAULT_KINDS else "",
+            "times must be a whole number, -1 or more"
+            if not _is_int(fault.times) or fault.times < -1
+            else "",
+            "type must be text" if fault.type is not None and not isinstance(fault.type, str) else "",
+            "status must be an HTTP error status (400-599)" if not _is_status(fault.status) else "",
+            "retry_after must be a number of seconds"
+            if fault.retry_after is not None and not isinstance(fault.retry_after, number)
+            else "",
+            "delay must be a number of seconds"
+            if not isinstance(fault.delay, number) or fault.delay < 0
+            else "",
+        ]
+        if problems := [problem for problem in problems if problem]:
+            raise ValueError("; ".join(problems))
         return fault
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_status(value: object) -> bool:
+    return _is_int(value) and value in {s.value for s in HTTPStatus if s.value >= HTTPStatus.BAD_REQUEST}
 
 
 @dataclass
@@ -60,6 +81,8 @@ class State:
 
     api_key: str
     timestamp_zone: dt.tzinfo = DUBAI
+    #: The server's clock, as an aware datetime (tests pin it).
+    clock: t.Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(DUBAI))
     days: int = 28
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict[str, t.Any]] = field(default_factory=list)
@@ -72,9 +95,13 @@ class State:
 
     def reset_data(self) -> None:
         """Rebuild the rows, faults and request log from scratch."""
-        self.dataset = data.build(dubai_now(), days=self.days)
+        self.dataset = data.build(self.dubai_now(), days=self.days)
         self.faults.clear()
         self.requests.clear()
+
+    def dubai_now(self) -> dt.datetime:
+        """Return the server's Dubai wall-clock time, naive, to the second."""
+        return self.clock().astimezone(DUBAI).replace(tzinfo=None, microsecond=0)
 
     def take_fault(self, kind: str) -> Fault | None:
         """Return the first fault for this type, using up one of its times."""
@@ -85,17 +112,16 @@ class State:
         return None
 
 
-def dubai_now() -> dt.datetime:
-    """Return the current Dubai wall-clock time, naive, to the second."""
-    return dt.datetime.now(DUBAI).replace(tzinfo=None, microsecond=0)
-
-
 def six_months_before(moment: dt.datetime) -> dt.datetime:
-    """Go back six calendar months, the day clamped to the month's end (Laravel's subMonths)."""
+    """Go back six calendar months the way PHP and Carbon's subMonths do by default.
+
+    A day the target month lacks overflows into the next month: 31 August less six
+    months is 3 March (2 March in a leap year), not 28 February.
+    """
     month_index = moment.year * 12 + moment.month - 1 - 6
     year, month = divmod(month_index, 12)
-    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
-    return moment.replace(year=year, month=month + 1, day=day)
+    first_of_month = moment.replace(year=year, month=month + 1, day=1)
+    return first_of_month + dt.timedelta(days=moment.day - 1)
 
 
 def parse_query(raw: str) -> dict[str, str]:
@@ -165,7 +191,9 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self.send_json(*invalid("timestamp", "The timestamp field must be a valid date."))
             return
-        floor = six_months_before(dt.datetime.now(state.timestamp_zone).replace(tzinfo=None, microsecond=0))
+        floor = six_months_before(
+            state.clock().astimezone(state.timestamp_zone).replace(tzinfo=None, microsecond=0)
+        )
         if since < floor:
             message = f"The timestamp must be a date after or equal to {floor.strftime(data.WALL)}."
             self.send_json(*invalid("timestamp", message))
@@ -218,7 +246,11 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         action = path.removeprefix(CONTROL)
         length = int(self.headers.get("Content-Length") or 0)
-        payload = json.loads(self.rfile.read(length) or b"null") if length else None
+        try:
+            payload = json.loads(self.rfile.read(length)) if length else None
+        except ValueError:
+            self.send_json(HTTPStatus.BAD_REQUEST, {"message": "the body is not JSON"})
+            return
         with state.lock:
             if (method, action) == ("POST", "faults"):
                 try:
@@ -230,9 +262,11 @@ class Handler(BaseHTTPRequestHandler):
                 state.faults.extend(faults)
                 self.send_json(HTTPStatus.OK, {"faults": len(state.faults)})
             elif (method, action) == ("POST", "publish-late"):
-                self.send_json(HTTPStatus.OK, {"published": state.dataset.publish_late()})
+                self.send_json(HTTPStatus.OK, {"published": sum(state.dataset.publish_late().values())})
             elif (method, action) == ("POST", "grow-counters"):
-                self.send_json(HTTPStatus.OK, {"touched": state.dataset.grow_counters(dubai_now().date())})
+                self.send_json(
+                    HTTPStatus.OK, {"touched": sum(state.dataset.grow_counters(state.dubai_now()).values())}
+                )
             elif (method, action) == ("POST", "reset"):
                 state.reset_data()
                 self.send_json(HTTPStatus.OK, {"reset": True})
@@ -288,6 +322,11 @@ class Server(ThreadingHTTPServer):
         self.state = state
         self.quiet = quiet
         super().__init__(("127.0.0.1", port), Handler)
+
+    def handle_error(self, request: t.Any, client_address: t.Any) -> None:  # noqa: ANN401
+        """Ignore clients that hung up (a tap that timed out on a slow answer); report the rest."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:
