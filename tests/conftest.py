@@ -374,3 +374,8 @@ def got_targeted(records: list[dict], stream: str) -> list[tuple]:
     if stream == "story_leads":
         return sorted((r["lead_id"], r["date_time"]) for r in records)
     return sorted((r["lead_id"], r["date_time"], tuple(r["targets"]), *_details_identity(r)) for r in records)
+
+
+def bookmark_state(stream: str, value: str) -> dict[str, t.Any]:
+    """A state holding one stream's date_time bookmark."""
+    return {"bookmarks": {stream: {"replication_key": "date_time", "replication_key_value": value}}}

@@ -10,7 +10,7 @@ import requests
 
 from tap_bayut.client import BayutError
 from tap_bayut.tap import SettingError, TapBayut
-from tests.conftest import API_KEY, API_URL, CONFIG, EMAIL_LEAD, SAMPLES, run_tap
+from tests.conftest import API_KEY, API_URL, CONFIG, EMAIL_LEAD, SAMPLES, bookmark_state, run_tap
 
 LEADS = f"{API_URL}?type=leads"
 
@@ -109,11 +109,7 @@ def test_html_page_is_an_error_never_zero_rows(requests_mock, status):
     """An HTML page fails the run (after retries if 5xx) and the bookmark stays."""
     html = "<!DOCTYPE html><html><body>Access denied</body></html>"
     requests_mock.get(LEADS, text=html, status_code=status, headers={"Content-Type": "text/html"})
-    state = {
-        "bookmarks": {
-            "leads": {"replication_key": "date_time", "replication_key_value": "2026-12-01T00:00:00+00:00"}
-        }
-    }
+    state = bookmark_state("leads", "2026-12-01T00:00:00+00:00")
     out = run_tap(state=state, streams=["leads"], allow_error=True)
     assert out.error is not None
     if status == 200:

@@ -15,6 +15,7 @@ from tap_bayut.sandbox import data
 from tests.conftest import (
     SANDBOX_KEY,
     TARGETED_ROUTES,
+    bookmark_state,
     control,
     expected,
     expected_targeted,
@@ -100,11 +101,7 @@ def test_transient_faults_are_retried_and_lose_nothing(sandbox, config, tmp_path
 def test_html_page_fails_the_run_and_keeps_the_bookmark(sandbox, config, tmp_path):
     """An HTML 200 fails in one line; the stream's bookmark does not move."""
     control(sandbox, "faults", {"kind": "html", "type": "leads"})
-    old = {
-        "bookmarks": {
-            "leads": {"replication_key": "date_time", "replication_key_value": "2026-01-01T00:00:00+00:00"}
-        }
-    }
+    old = bookmark_state("leads", "2026-01-01T00:00:00+00:00")
     code, out, err = run_cli(config, old, tmp_path=tmp_path)
     assert code == 1
     assert "not JSON (text/html" in err.splitlines()[-1]

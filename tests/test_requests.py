@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests.conftest import API_KEY, API_URL, FLOOR_WIRE, run_tap
+from tests.conftest import API_KEY, API_URL, FLOOR_WIRE, bookmark_state, run_tap
 
 
 def wire_timestamp(api, stream: str) -> str:
@@ -71,31 +71,21 @@ def test_every_documented_type_is_requested_once(api):
 
 def test_bookmark_minus_lookback_in_configured_zone(api):
     """A bookmark of 10:00 UTC with 24 h lookback asks from the day before, 14:00 Dubai."""
-    state = {
-        "bookmarks": {
-            "leads": {"replication_key": "date_time", "replication_key_value": "2026-12-03T10:00:00+00:00"}
-        }
-    }
+    state = bookmark_state("leads", "2026-12-03T10:00:00+00:00")
     run_tap(state=state, streams=["leads"])
     assert wire_timestamp(api, "leads") == "2026-12-02%2014%3A00%3A00"
 
 
 def test_lookback_setting_and_timezone_setting_apply(api):
     """A 6 h lookback in UTC asks from the bookmark less 6 hours, written in UTC."""
-    state = {
-        "bookmarks": {
-            "leads": {"replication_key": "date_time", "replication_key_value": "2026-12-03T10:00:00+00:00"}
-        }
-    }
+    state = bookmark_state("leads", "2026-12-03T10:00:00+00:00")
     run_tap(config={"lookback_hours": 6, "timezone": "UTC"}, state=state, streams=["leads"])
     assert wire_timestamp(api, "leads") == "2026-12-03%2004%3A00%3A00"
 
 
 def test_daily_counter_asks_from_midnight_of_its_bookmark_day(api):
     """A counter bookmarked on 2026-12-03 asks again from that day's 00:00, without lookback."""
-    state = {
-        "bookmarks": {"sms_clicks": {"replication_key": "date_time", "replication_key_value": "2026-12-03"}}
-    }
+    state = bookmark_state("sms_clicks", "2026-12-03")
     run_tap(state=state, streams=["sms_clicks"])
     assert wire_timestamp(api, "sms_clicks") == "2026-12-03%2000%3A00%3A00"
 
@@ -120,11 +110,7 @@ def test_old_start_date_is_clamped_to_the_floor_with_a_warning(api, caplog):
 
 def test_lookback_never_reaches_behind_the_floor(api, caplog):
     """A bookmark just after the floor minus 24 h lookback is clamped to the floor, quietly."""
-    state = {
-        "bookmarks": {
-            "leads": {"replication_key": "date_time", "replication_key_value": "2026-06-05T00:00:00+00:00"}
-        }
-    }
+    state = bookmark_state("leads", "2026-06-05T00:00:00+00:00")
     run_tap(state=state, streams=["leads"])
     assert wire_timestamp(api, "leads") == "2026-06-04%2016%3A01%3A00"
     assert not [r for r in caplog.records if r.name.startswith("tap-bayut") and r.levelno >= logging.WARNING]
@@ -132,11 +118,7 @@ def test_lookback_never_reaches_behind_the_floor(api, caplog):
 
 def test_bookmark_behind_the_floor_warns_about_the_gap(api, caplog):
     """A bookmark older than the floor means a gap; the tap says so and starts at the floor."""
-    state = {
-        "bookmarks": {
-            "leads": {"replication_key": "date_time", "replication_key_value": "2026-05-01T00:00:00+00:00"}
-        }
-    }
+    state = bookmark_state("leads", "2026-05-01T00:00:00+00:00")
     run_tap(state=state, streams=["leads"])
     assert wire_timestamp(api, "leads") == "2026-06-04%2016%3A01%3A00"
     [warning] = [r for r in caplog.records if "can no longer be fetched" in r.getMessage()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tap_bayut.client import BayutStream
-from tests.conftest import API_URL, EMAIL_LEAD, SAMPLES, run_tap
+from tests.conftest import API_URL, EMAIL_LEAD, SAMPLES, bookmark_state, run_tap
 
 OLD = {"replication_key": "date_time", "replication_key_value": "2026-12-01T00:00:00+00:00"}
 
@@ -56,11 +56,7 @@ def test_empty_answer_keeps_the_bookmark(requests_mock):
 
 def test_bookmark_written_with_an_offset_is_read_as_the_same_instant(api):
     """A bookmark stored as +04:00 by another tool starts the window at the same instant."""
-    state = {
-        "bookmarks": {
-            "leads": {"replication_key": "date_time", "replication_key_value": "2026-12-03T14:00:00+04:00"}
-        }
-    }
+    state = bookmark_state("leads", "2026-12-03T14:00:00+04:00")
     run_tap(state=state, streams=["leads"])
     assert api.request_history[0].url.endswith("timestamp=2026-12-02%2014%3A00%3A00")
 
