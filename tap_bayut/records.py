@@ -92,5 +92,5 @@ def dig(row: dict[str, t.Any], dotted: str) -> t.Any:  # noqa: ANN401
 
 def event_key(parts: t.Sequence[t.Any]) -> str:
     """Hash the values that identify an event and never change into a stable key."""
-    canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+    canonical = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]

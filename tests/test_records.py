@@ -219,3 +219,12 @@ def test_call_without_time_falls_back_to_call_time(requests_mock):
     requests_mock.get(f"{API_URL}?type=call_logs", json=[{**CALL_LOG, "time": None}])
     [record] = run_tap(streams=["call_logs"]).records["call_logs"]
     assert record["date_time"] == "2026-12-03T11:26:17+00:00"
+
+
+def test_content_key_does_not_depend_on_field_order(requests_mock):
+    """A row keyed by its content gets the same key whatever order the API sends its fields in."""
+    bare = {"date_time": "2026-12-03 22:10:00", "message": "first", "note": {"a": 1, "b": 2}}
+    reordered = {"note": {"b": 2, "a": 1}, "message": "first", "date_time": "2026-12-03 22:10:00"}
+    requests_mock.get(f"{API_URL}?type=leads", json=[bare, reordered])
+    first, second = run_tap(streams=["leads"]).records["leads"]
+    assert first["lead_key"] == second["lead_key"]
