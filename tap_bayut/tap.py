@@ -220,9 +220,11 @@ class TapBayut(Tap):
 
     def discover_streams(self) -> list[BayutStream]:
         """Return the streams of the configured API form."""
-        return [
-            stream_type(tap=self) for stream_type in STREAM_TYPES[self.config.get("api_form", "documented")]
-        ]
+        form = self.config.get("api_form", "documented")
+        if form not in STREAM_TYPES:  # discovery does not validate the settings first
+            msg = f"api_form {form!r} is not one of {', '.join(STREAM_TYPES)}."
+            raise SettingError(msg)
+        return [stream_type(tap=self) for stream_type in STREAM_TYPES[form]]
 
     @classmethod
     def get_singer_command(cls) -> click.Command:

@@ -135,3 +135,12 @@ def test_full_sync_never_prints_the_key(cli, requests_mock):
         map(len, SAMPLES.values())
     )
     assert API_KEY not in out + err
+
+
+def test_discover_with_an_unknown_api_form_is_one_line(cli):
+    """Discovery skips setting validation, yet an unknown api_form is still one clear line."""
+    code, out, err = cli("--discover", config={"api_form": "newest"})
+    assert code == 1
+    assert "api_form 'newest' is not one of documented, targeted." in error_lines(err)[-1]
+    assert "Traceback" not in err
+    assert out == ""
