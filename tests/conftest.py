@@ -283,16 +283,24 @@ IDENTITY: dict[str, tuple[t.Callable[[dict], tuple], t.Callable[[dict], tuple]]]
 }
 
 
+def control_url(server, action: str) -> str:
+    """The URL of one action of the sandbox's control endpoint."""
+    return f"{server.url.split('/api-v7')[0]}/_sandbox/{action}"
+
+
 def sandbox_rows(server, kind: str) -> list[dict]:
     """Every row the sandbox serves now for a type."""
-    base = server.url.split("/api-v7")[0]
-    return requests.get(f"{base}/_sandbox/rows?type={kind}", timeout=10).json()
+    return requests.get(control_url(server, "rows"), params={"type": kind}, timeout=10).json()
+
+
+def request_log(server) -> list[dict]:
+    """The API requests the sandbox has received: path, status, rows sent."""
+    return requests.get(control_url(server, "requests"), timeout=10).json()
 
 
 def control(server, action: str, body=None) -> None:
     """Change the sandbox."""
-    base = server.url.split("/api-v7")[0]
-    requests.post(f"{base}/_sandbox/{action}", json=body, timeout=10).raise_for_status()
+    requests.post(control_url(server, action), json=body, timeout=10).raise_for_status()
 
 
 def expected(server, kind: str) -> list[tuple]:
@@ -330,7 +338,6 @@ TARGETED_ROUTES: dict[str, tuple[str, ...]] = {
 
 def expected_targeted(server, stream: str) -> list[tuple]:
     """The sandbox's rows behind a targeted stream, as identities (one per lead for enquiries)."""
-    base = server.url.split("/api-v7")[0]
     if stream == "call_logs":
         return expected(server, "call_logs")
     found: dict[tuple, dict[str, t.Any]] = {}
@@ -338,7 +345,7 @@ def expected_targeted(server, stream: str) -> list[tuple]:
         kind, _, rest = route.partition("/")
         target, _, trulead = rest.partition("/")
         params = {"type": kind, **({"target": target, "is_trulead": trulead} if target else {})}
-        for row in requests.get(f"{base}/_sandbox/rows", params=params, timeout=10).json():
+        for row in requests.get(control_url(server, "rows"), params=params, timeout=10).json():
             if stream.endswith("_view_totals"):
                 count = next(v for k, v in row.items() if k.endswith("_views"))
                 found[(target, row["lead_id"], int(count), utc(row["date_time"]))] = {}

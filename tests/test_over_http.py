@@ -9,7 +9,6 @@ import sys
 import typing as t
 
 import pytest
-import requests
 
 from tap_bayut.sandbox import data
 from tests.conftest import (
@@ -22,6 +21,7 @@ from tests.conftest import (
     got,
     got_targeted,
     parse_messages,
+    request_log,
     run_cli,
     sandbox_rows,
     upsert,
@@ -55,13 +55,12 @@ def test_incremental_run_picks_up_late_rows_and_grown_counters_only(sandbox, con
     assert code == 0, err
     control(sandbox, "publish-late")
     control(sandbox, "grow-counters")
-    log_before = len(requests.get(sandbox.url.split("/api-v7")[0] + "/_sandbox/requests", timeout=10).json())
+    log_before = len(request_log(sandbox))
 
     code, second, err = run_cli(config, first.states[-1], tmp_path=tmp_path)
     assert code == 0, err
     bookmarks = first.states[-1]["bookmarks"]
-    log = requests.get(sandbox.url.split("/api-v7")[0] + "/_sandbox/requests", timeout=10).json()
-    requested = [entry["path"] for entry in log[log_before:]]
+    requested = [entry["path"] for entry in request_log(sandbox)[log_before:]]
     for kind in data.TYPES:
         bookmark = bookmarks[kind]["replication_key_value"]
         if kind in data.DAILY_TYPES:
@@ -197,8 +196,7 @@ def test_floor_refused_over_http_is_asked_again_from_the_servers_floor(sandbox, 
     """Read as UTC, the tap's floor is 4 hours behind the sandbox's Dubai floor: 422, then a retry."""
     code, out, err = run_cli({**config, "timezone": "UTC"}, tmp_path=tmp_path)
     assert code == 0, err
-    log = requests.get(sandbox.url.split("/api-v7")[0] + "/_sandbox/requests", timeout=10).json()
-    leads = [entry["status"] for entry in log if "type=leads&" in entry["path"]]
+    leads = [entry["status"] for entry in request_log(sandbox) if "type=leads&" in entry["path"]]
     assert leads == [422, 200]
     assert "Stream leads: the API's six-month floor is" in err
     assert len(out.records["leads"]) == len(sandbox_rows(sandbox, "leads"))

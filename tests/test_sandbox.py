@@ -14,7 +14,7 @@ import requests
 
 from tap_bayut.sandbox import data
 from tap_bayut.sandbox.server import Fault, Server, State, _fault_arg, parse_query
-from tests.conftest import SANDBOX_KEY
+from tests.conftest import SANDBOX_KEY, control_url
 
 DUBAI = dt.timezone(dt.timedelta(hours=4))
 AUTH = {"Authorization": f"Bearer {SANDBOX_KEY}"}
@@ -40,10 +40,9 @@ def get(
 
 def control(server, action: str, json_body=None):
     """Call the control endpoint."""
-    base = server.url.split("/api-v7")[0]
     if json_body is None and action.partition("?")[0] in {"rows", "requests"}:
-        return requests.get(f"{base}/_sandbox/{action}", timeout=10)
-    return requests.post(f"{base}/_sandbox/{action}", json=json_body, timeout=10)
+        return requests.get(control_url(server, action), timeout=10)
+    return requests.post(control_url(server, action), json=json_body, timeout=10)
 
 
 def test_listens_on_loopback_only(sandbox):
@@ -242,8 +241,7 @@ def test_malformed_faults_are_refused_and_change_nothing(sandbox, fault, named):
 
 def test_control_body_that_is_not_json_is_400(sandbox):
     """Garbage to the control endpoint is answered, not a dropped connection."""
-    base = sandbox.url.split("/api-v7")[0]
-    answer = requests.post(f"{base}/_sandbox/faults", data=b"{not json", timeout=10)
+    answer = requests.post(control_url(sandbox, "faults"), data=b"{not json", timeout=10)
     assert answer.status_code == 400
 
 
